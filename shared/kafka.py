@@ -1,0 +1,189 @@
+"""The FastStream Kafka broker every service uses, and how events are written to it.
+
+One factory so that every service talks to Kafka the same way: acks=all (an event is only
+"sent" once every in-sync replica has it), compression, SASL/TLS from settings, the dead-letter
+and Prometheus middlewares, and the contract's headers on every message.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from aiokafka.admin import AIOKafkaAdminClient
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.middlewares import AckPolicy
+from faststream.security import (
+    BaseSecurity,
+    SASLPlaintext,
+    SASLScram256,
+    SASLScram512,
+)
+
+from shared.dlq import DeadLetterMiddleware, decode_batch
+from shared.events import Event
+from shared.metrics import EVENT_AGE, EVENTS_PUBLISHED, registry
+from shared.settings import Settings
+from shared.topics import topic_name
+from shared.tracing import child_traceparent, current_traceparent
+
+CONTENT_TYPE_JSON = "application/json"
+E = TypeVar("E", bound=Event)
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    if settings.kafka_ssl_certfile:
+        context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile)
+    return context
+
+
+def kafka_security(settings: Settings) -> BaseSecurity | None:
+    """FastStream security for the configured protocol (None for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = _ssl_context(settings) if protocol.endswith("SSL") else None
+    if protocol == "SSL":
+        return BaseSecurity(ssl_context=context)
+    if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
+        raise ValueError(f"{protocol} needs SMM_KAFKA_SASL_USERNAME and SMM_KAFKA_SASL_PASSWORD")
+    sasl = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}[
+        settings.kafka_sasl_mechanism
+    ]
+    return sasl(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password.get_secret_value(),
+        ssl_context=context,
+        use_ssl=context is not None,
+    )
+
+
+def build_broker(
+    settings: Settings, service: str, *, extra_middlewares: Sequence[Any] = ()
+) -> KafkaBroker:
+    """The service's broker. Subscribers and publishers are registered on it by `handlers.py`."""
+    compression = None if settings.kafka_compression == "none" else settings.kafka_compression
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=f"{settings.kafka_client_id}-{service}",
+        acks="all",
+        compression_type=compression,
+        linger_ms=settings.kafka_linger_ms,
+        # Tansu (local) has no idempotent producer; production may still rely on acks=all.
+        enable_idempotence=False,
+        # Commit after the work is done; on a transient error seek back and retry.
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        security=kafka_security(settings),
+        middlewares=[
+            DeadLetterMiddleware.with_settings(settings),
+            KafkaPrometheusMiddleware(registry=registry, app_name=service),
+            *extra_middlewares,
+        ],
+        description=f"smm {service} service",
+    )
+
+
+def admin_client(settings: Settings) -> AIOKafkaAdminClient:
+    """An admin client with the same connection settings as the broker (for topic creation)."""
+    security = kafka_security(settings)
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": f"{settings.kafka_client_id}-admin",
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if security is not None and security.ssl_context is not None:
+        options["ssl_context"] = security.ssl_context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        options["sasl_plain_username"] = settings.kafka_sasl_username
+        password = settings.kafka_sasl_password
+        options["sasl_plain_password"] = password.get_secret_value() if password else None
+    return AIOKafkaAdminClient(**options)
+
+
+def event_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The contract's headers: content type, and trace context when one exists."""
+    headers = {"content-type": CONTENT_TYPE_JSON}
+    parent = current_traceparent()
+    if parent is not None:
+        headers["traceparent"] = child_traceparent(parent)
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+class EventPublisher:
+    """Writes one kind of event to one topic, keyed as the contract says.
+
+    Built from a FastStream publisher so the AsyncAPI document lists what the service produces.
+    `publish` returns once Kafka acknowledged the event (acks=all).
+    """
+
+    def __init__(self, broker: KafkaBroker, topic: str, model: type[Event], settings: Settings):
+        self.topic = topic
+        self.physical_topic = topic_name(topic, settings)
+        self._publisher = broker.publisher(
+            self.physical_topic,
+            schema=model,
+            title=f"{self.physical_topic}:publish",
+            description=f"{model.__name__} events, keyed as the contract says.",
+        )
+
+    async def publish(self, event: Event, key: str) -> None:
+        await self._publisher.publish(event.to_bytes(), key=key.encode(), headers=event_headers())
+        EVENTS_PUBLISHED.labels(self.topic).inc()
+
+
+async def _raw_values(msg: Any) -> list[bytes]:
+    """Decoder for batch consumers: keep the bytes, so one bad record cannot fail the batch."""
+    raw = msg.raw_message
+    records = raw if isinstance(raw, tuple) else (raw,)
+    return [record.value for record in records]
+
+
+def batch_consumer(
+    broker: KafkaBroker,
+    settings: Settings,
+    topic: str,
+    model: type[E],
+    *,
+    group_id: str,
+    max_records: int = 500,
+    description: str = "",
+) -> Callable[[Callable[[list[E]], Awaitable[None]]], None]:
+    """Register `handler(events)` for batches of `topic`, validated record by record.
+
+    Bad records go to the `.dlq` twin; the handler gets the valid events of the batch, and the
+    batch is committed only after it returns (a failure rewinds and retries the whole batch,
+    so handlers must be idempotent, as the contract requires anyway).
+    """
+
+    def register(handler: Callable[[list[E]], Awaitable[None]]) -> None:
+        physical = topic_name(topic, settings)
+
+        @broker.subscriber(
+            physical,
+            group_id=group_id,
+            auto_offset_reset="earliest",
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=100,
+            decoder=_raw_values,
+            title=f"{physical}:consume",
+            description=description or f"Batches of {model.__name__} events.",
+        )
+        async def consume(values: list[bytes], msg: KafkaMessage) -> None:
+            raw = msg.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            valid = await decode_batch(broker, records, model)
+            events = [event for _, event in valid]
+            await handler(events)
+            now = time.time()
+            for event in events:
+                EVENT_AGE.labels(topic).observe(max(0.0, now - event.occurred_at.timestamp()))
+
+    return register
