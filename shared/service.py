@@ -1,0 +1,134 @@
+"""What every service process is made of: settings, broker, database and its life cycle.
+
+A service's `app.py` builds a `ServiceRuntime`, registers its handlers on `runtime.broker`,
+adds its routers and background tasks, and hands it to `shared.http.create_http_app`. Start-up
+waits (with backoff, up to `SMM_STARTUP_TIMEOUT_SECONDS`) for Kafka and MongoDB, so the
+services can start in any order beside their servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.kafka import KafkaBroker
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_delay, wait_exponential
+
+from shared import __version__
+from shared.kafka import admin_client, build_broker
+from shared.logging import get_logger
+from shared.metrics import BUILD_INFO, DEPENDENCY_UP
+from shared.mongo import Document, create_mongo_client, ensure_indexes, ping, service_database
+from shared.settings import ServiceName, Settings
+from shared.topics import TopicCreationError, ensure_topics
+
+log = get_logger(__name__)
+
+BackgroundTask = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class ServiceRuntime:
+    """The real dependencies of one service process, wired once (the composition root)."""
+
+    name: ServiceName
+    settings: Settings
+    indexes: Mapping[str, Sequence[IndexModel]] = field(default_factory=dict)
+    broker: KafkaBroker = field(init=False)
+    mongo: AsyncMongoClient[Document] = field(init=False)
+    db: AsyncDatabase[Document] = field(init=False)
+    _tasks: list[tuple[str, BackgroundTask]] = field(default_factory=list, init=False)
+    _running: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _on_start: list[Callable[[], Awaitable[Any]]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self.broker = build_broker(self.settings, self.name)
+        self.mongo = create_mongo_client(self.settings, self.name)
+        self.db = service_database(self.mongo, self.settings)
+
+    def add_background_task(self, name: str, task: BackgroundTask) -> None:
+        """Run `task` for the life of the process; it is restarted if it crashes."""
+        self._tasks.append((name, task))
+
+    def on_start(self, hook: Callable[[], Awaitable[Any]]) -> None:
+        """Run `hook` once the database is ready, before consumers start."""
+        self._on_start.append(hook)
+
+    async def start(self) -> None:
+        BUILD_INFO.labels(self.name, __version__).set(1)
+        retrying = AsyncRetrying(
+            stop=stop_after_delay(self.settings.startup_timeout_seconds),
+            wait=wait_exponential(multiplier=0.2, max=5),
+            retry=retry_if_not_exception_type(TopicCreationError),
+            reraise=True,
+            before_sleep=lambda state: log.warning(
+                "waiting for dependencies",
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception() if state.outcome else None),
+            ),
+        )
+        async for attempt in retrying:
+            with attempt:
+                await ping(self.mongo)
+                await ensure_indexes(self.db, self.indexes)
+                if self.settings.create_topics:
+                    admin = admin_client(self.settings)
+                    await admin.start()
+                    try:
+                        await ensure_topics(self.settings, admin)
+                    finally:
+                        await admin.close()
+        for hook in self._on_start:
+            await hook()
+        async for attempt in retrying:
+            with attempt:
+                await self.broker.start()
+        for name, task in self._tasks:
+            self._running.append(asyncio.create_task(self._supervise(name, task), name=name))
+        log.info("service started", version=__version__)
+
+    async def stop(self) -> None:
+        for running in self._running:
+            running.cancel()
+        for running in self._running:
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+        self._running.clear()
+        await self.broker.stop()
+        await self.mongo.close()
+        log.info("service stopped")
+
+    async def readiness(self) -> dict[str, str]:
+        """Dependency → "ok" or the reason it is not reachable."""
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.wait_for(ping(self.mongo), timeout=2)
+            checks["mongodb"] = "ok"
+        except Exception as exc:  # any failure means "not ready"; the reason is reported
+            checks["mongodb"] = f"unreachable: {type(exc).__name__}"
+        try:
+            ok = await self.broker.ping(timeout=2)
+            checks["kafka"] = "ok" if ok else "unreachable"
+        except Exception as exc:  # as above
+            checks["kafka"] = f"unreachable: {type(exc).__name__}"
+        for dependency, state in checks.items():
+            DEPENDENCY_UP.labels(dependency).set(1 if state == "ok" else 0)
+        return checks
+
+    async def _supervise(self, name: str, task: BackgroundTask) -> None:
+        pause = 1.0
+        while True:
+            try:
+                await task()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task crashed; restarting", task=name)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 60.0)

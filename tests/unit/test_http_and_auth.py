@@ -1,0 +1,140 @@
+"""The HTTP app every service shares: auth with scopes, the error body, size limits.
+
+The app is built but its lifespan is not run, so nothing connects to a server here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from shared.auth import Principal, TokenAuthority, require_scope
+from shared.http import create_http_app
+from shared.service import ServiceRuntime
+from shared.settings import Settings
+
+
+class Payload(BaseModel):
+    name: str
+    count: int
+
+
+def _router() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/things")
+    async def create(
+        payload: Payload, principal: Annotated[Principal, Depends(require_scope("posts:write"))]
+    ) -> dict[str, str]:
+        return {"by": principal.id, "name": payload.name}
+
+    @router.get("/v1/things")
+    async def read(
+        principal: Annotated[Principal, Depends(require_scope("read"))],
+    ) -> dict[str, str]:
+        return {"by": principal.id}
+
+    @router.get("/v1/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    return router
+
+
+def _client(**overrides: Any) -> TestClient:
+    settings = Settings(
+        admin_token="admin-secret",
+        api_tokens={"writer": ["posts:write"], "reader": ["read"]},
+        max_request_bytes=2048,
+        **overrides,
+    )
+    runtime = ServiceRuntime(name="publisher", settings=settings)
+    return TestClient(create_http_app(runtime, [_router()]), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client() -> TestClient:
+    return _client()
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_write_without_token_is_401_in_the_contract_shape(client: TestClient) -> None:
+    response = client.post("/v1/things", json={"name": "a", "count": 1})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["error"]["code"] == "unauthorized"
+
+
+def test_wrong_token_and_missing_scope(client: TestClient) -> None:
+    assert client.post("/v1/things", json={}, headers=_auth("nope")).status_code == 401
+    response = client.post("/v1/things", json={"name": "a", "count": 1}, headers=_auth("reader"))
+    assert response.status_code == 403
+    assert "posts:write" in response.json()["error"]["message"]
+
+
+def test_scoped_and_admin_tokens_may_write(client: TestClient) -> None:
+    for token in ("writer", "admin-secret"):
+        response = client.post("/v1/things", json={"name": "a", "count": 1}, headers=_auth(token))
+        assert response.status_code == 200
+        assert response.json()["by"].startswith("token-")
+        assert token not in response.json()["by"]
+
+
+def test_reads_are_open_unless_protected(client: TestClient) -> None:
+    assert client.get("/v1/things").status_code == 200
+    protected = _client(protect_reads=True)
+    assert protected.get("/v1/things").status_code == 401
+    assert protected.get("/v1/things", headers=_auth("reader")).status_code == 200
+
+
+def test_invalid_body_is_422_with_details(client: TestClient) -> None:
+    response = client.post("/v1/things", json={"name": 5}, headers=_auth("writer"))
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert {tuple(d["loc"]) for d in error["details"]} >= {("body", "count")}
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    response = client.post(
+        "/v1/things",
+        content=b"x" * 5000,
+        headers={**_auth("writer"), "content-type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_unknown_route_and_unexpected_error_keep_the_shape(client: TestClient) -> None:
+    missing = client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    boom = client.get("/v1/boom")
+    assert boom.status_code == 500
+    assert "secret internals" not in boom.text
+
+
+def test_health_metrics_and_asyncapi_need_no_servers(client: TestClient) -> None:
+    assert client.get("/healthz").json()["service"] == "publisher"
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'smm_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+    spec = client.get("/asyncapi.json").json()
+    assert spec["asyncapi"].startswith("3.")
+    assert "<html" in client.get("/asyncapi").text.lower()
+
+
+def test_token_authority_ignores_other_schemes() -> None:
+    authority = TokenAuthority(Settings(admin_token="t0ken"))
+    assert authority.authenticate("Basic t0ken") is None
+    assert authority.authenticate("Bearer ") is None
+    principal = authority.authenticate("bearer t0ken")
+    assert principal is not None
+    assert principal.has("anything")
