@@ -1,0 +1,1 @@
+"""Ingest: social listening. Collects mentions, matches them to trackers, emits them once."""

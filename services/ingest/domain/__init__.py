@@ -1,0 +1,1 @@
+"""Pure ingest logic: no broker, database or web imports here."""

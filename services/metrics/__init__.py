@@ -1,0 +1,1 @@
+"""Metrics: reach, engagement, sentiment and response KPIs; Prometheus and KPI events."""

@@ -1,0 +1,1 @@
+"""Pure metrics logic: no broker, database or web imports here."""

@@ -1,0 +1,1 @@
+"""Moderation: classifies every mention, applies rules, serves the review inbox."""

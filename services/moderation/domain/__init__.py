@@ -1,0 +1,1 @@
+"""Pure moderation logic: no broker, database or web imports here."""

@@ -1,0 +1,1 @@
+"""Pure publisher logic: no broker, database or web imports here."""
