@@ -1,0 +1,60 @@
+"""The demo feed of the local stack: a steady stream of German and English mentions.
+
+It posts through ingest's public `POST /v1/mentions`, exactly as an integration would, so a
+newcomer sees the whole pipeline move. The texts come from `demo_corpus` (written for the
+project, not copied from anywhere).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import UTC, datetime
+
+import httpx
+
+from shared.local.demo_corpus import generate_mentions
+
+
+class DemoFeed:
+    """Posts about `rate` mentions per second to ingest from a background thread."""
+
+    def __init__(self, ingest_url: str, token: str, rate: float = 5.0, seed: int = 7) -> None:
+        self.ingest_url = ingest_url.rstrip("/")
+        self.token = token
+        self.rate = rate
+        self.rng = random.Random(seed)
+        self.sent = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demo-feed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def send_batch(self, client: httpx.Client, count: int) -> int:
+        """Post one batch; return how many ingest accepted."""
+        batch = generate_mentions(self.rng, datetime.now(UTC), count)
+        response = client.post(
+            f"{self.ingest_url}/v1/mentions",
+            json=batch,
+            headers={"Authorization": f"Bearer {self.token}"},
+        )
+        response.raise_for_status()
+        accepted: int = response.json()["accepted"]
+        return accepted
+
+    def _run(self) -> None:
+        interval = 2.0
+        with httpx.Client(timeout=15) as client:
+            while not self._stop.is_set():
+                count = max(1, round(self.rate * interval * self.rng.uniform(0.5, 1.5)))
+                try:
+                    self.sent += self.send_batch(client, count)
+                except httpx.HTTPError:
+                    self.failures += 1  # ingest restarting or the broker busy: try again
+                self._stop.wait(interval)

