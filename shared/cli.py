@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     schemas_commands = schemas.add_subparsers(dest="action", required=True)
     export = schemas_commands.add_parser("export", help="write one <Event>.schema.json per event")
     export.add_argument("directory", type=Path)
+
+    backfill = commands.add_parser("import", help="import a JSONL or CSV export of mentions")
+    backfill.add_argument("file", type=Path)
+    backfill.add_argument("--format", choices=["jsonl", "csv"], help="default: by file suffix")
+    backfill.add_argument("--url", default=None, help="ingest base URL (default: local port)")
+    backfill.add_argument("--token", default=None, help="bearer token (default: $SMM_ADMIN_TOKEN)")
+    backfill.add_argument("--no-progress", action="store_true")
     return parser
 
 
@@ -61,10 +68,30 @@ def _export_schemas(directory: Path) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    import os
+
+    from services.ingest.importer import import_file
+    from shared.settings import Settings
+
+    settings = Settings()
+    url = args.url or f"http://{settings.http_host}:{settings.ingest_port}"
+    token = args.token or os.environ.get("SMM_ADMIN_TOKEN")
+    if token is None:
+        local_token = LocalSettings().dir / "admin-token"
+        token = local_token.read_text().strip() if local_token.exists() else None
+    if not token:
+        print("no token: pass --token or set SMM_ADMIN_TOKEN", file=sys.stderr)
+        return 2
+    return import_file(url, token, args.file, args.format, progress=not args.no_progress)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "schemas":
         return _export_schemas(args.directory)
+    if args.command == "import":
+        return _import(args)
     from shared.local.stack import StackConfig, down, status, up
 
     local = LocalSettings()

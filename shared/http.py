@@ -109,7 +109,9 @@ class RequestGuard:
         await send({"type": "http.response.body", "body": body.body})
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
+    """The contract's error body for every error a FastAPI app can raise."""
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
@@ -203,7 +205,7 @@ def create_http_app(
     )
     app.state.runtime = runtime
     app.state.token_authority = TokenAuthority(runtime.settings)
-    _install_error_handlers(app)
+    install_error_handlers(app)
     asyncapi = AsyncAPI(runtime.broker, title=f"smm {runtime.name}", version=__version__)
     app.include_router(_operations_router(runtime, asyncapi))
     for router in routers:

@@ -45,6 +45,7 @@ class ServiceRuntime:
     _tasks: list[tuple[str, BackgroundTask]] = field(default_factory=list, init=False)
     _running: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _on_start: list[Callable[[], Awaitable[Any]]] = field(default_factory=list, init=False)
+    _on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         self.broker = build_broker(self.settings, self.name)
@@ -56,8 +57,12 @@ class ServiceRuntime:
         self._tasks.append((name, task))
 
     def on_start(self, hook: Callable[[], Awaitable[Any]]) -> None:
-        """Run `hook` once the database is ready, before consumers start."""
+        """Run `hook` once the database is ready, before consumers start (retried on failure)."""
         self._on_start.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[Any]]) -> None:
+        """Run `hook` at shutdown, after background tasks stopped, before the broker stops."""
+        self._on_stop.append(hook)
 
     async def start(self) -> None:
         BUILD_INFO.labels(self.name, __version__).set(1)
@@ -83,12 +88,15 @@ class ServiceRuntime:
                         await ensure_topics(self.settings, admin)
                     finally:
                         await admin.close()
-        for hook in self._on_start:
-            await hook()
+        pending = list(self._on_start)
         async for attempt in retrying:
             with attempt:
+                while pending:  # each hook once, in order, retried until it succeeds
+                    await pending[0]()
+                    pending.pop(0)
                 await self.broker.start()
-        for name, task in self._tasks:
+        tasks = [*self._tasks, ("readiness-probe", self._probe_dependencies)]
+        for name, task in tasks:
             self._running.append(asyncio.create_task(self._supervise(name, task), name=name))
         log.info("service started", version=__version__)
 
@@ -99,6 +107,8 @@ class ServiceRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         self._running.clear()
+        for hook in self._on_stop:
+            await hook()
         await self.broker.stop()
         await self.mongo.close()
         log.info("service stopped")
@@ -119,6 +129,12 @@ class ServiceRuntime:
         for dependency, state in checks.items():
             DEPENDENCY_UP.labels(dependency).set(1 if state == "ok" else 0)
         return checks
+
+    async def _probe_dependencies(self, interval: float = 15.0) -> None:
+        """Keep `smm_dependency_up` current even when nobody calls /readyz."""
+        while True:
+            await self.readiness()
+            await asyncio.sleep(interval)
 
     async def _supervise(self, name: str, task: BackgroundTask) -> None:
         pause = 1.0

@@ -6,7 +6,7 @@ a service that needs more subclasses `Settings` and keeps the same prefix.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,8 +82,29 @@ class Settings(BaseSettings):
     #: Longest wait for Kafka to acknowledge what an HTTP request produces before a 503.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # --- Languages -----------------------------------------------------------------------
+    #: ISO 639-1 codes the platform detects and classifies; detection picks among these only.
+    languages: list[str] = Field(default_factory=lambda: ["de", "en"], min_length=1)
+
     # --- Ingest --------------------------------------------------------------------------
     ingest_max_batch: int = Field(default=1_000, ge=1, le=100_000)
+    #: How long a seen mention_id is remembered for de-duplication (TTL index).
+    ingest_dedup_days: int = Field(default=90, ge=1, le=3650)
+    #: Most trackers one installation may define (the matcher is compiled over all of them).
+    ingest_max_trackers: int = Field(default=2_000, ge=1, le=100_000)
+    #: Meta (Facebook/Instagram) webhooks: app secret for X-Hub-Signature-256, verify token.
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    #: X Account Activity API: consumer secret for the CRC and the signature header.
+    x_consumer_secret: SecretStr | None = None
+    #: Mastodon webhooks: the secret shown when the webhook was created (X-Hub-Signature).
+    mastodon_webhook_secret: SecretStr | None = None
+    #: Public base URL of ingest, for WebSub callbacks (e.g. https://smm.example.com/ingest).
+    public_base_url: str | None = None
+    #: Poll sources as JSON list, e.g. [{"kind": "rss", "url": "https://…/feed"}] (see docs).
+    poll_sources: list[dict[str, Any]] = Field(default_factory=list)
+    #: Poll our published posts' engagement for this long after publishing.
+    engagement_poll_days: float = Field(default=7.0, gt=0, le=90)
 
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.
@@ -93,14 +114,38 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
 
+    @field_validator("admin_token")
+    @classmethod
+    def _not_a_placeholder(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None:
+            value = token.get_secret_value()
+            if value.startswith("change-me") or len(value) < 12:
+                raise ValueError(
+                    "SMM_ADMIN_TOKEN is a placeholder or shorter than 12 characters; "
+                    "generate one: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+        return token
+
     @field_validator("api_tokens")
     @classmethod
     def _known_scopes(cls, tokens: dict[str, list[str]]) -> dict[str, list[str]]:
         for token, scopes in tokens.items():
+            if token.startswith("change-me") or len(token) < 12:
+                raise ValueError(
+                    f"token …{token[-4:]} is a placeholder or shorter than 12 characters"
+                )
             unknown = set(scopes) - SCOPES
             if unknown:
                 raise ValueError(f"token …{token[-4:]} has unknown scopes {sorted(unknown)}")
         return tokens
+
+    @field_validator("languages")
+    @classmethod
+    def _iso_639_1(cls, languages: list[str]) -> list[str]:
+        bad = [code for code in languages if len(code) != 2 or not code.isalpha()]
+        if bad:
+            raise ValueError(f"languages must be ISO 639-1 codes, got {bad}")
+        return [code.lower() for code in languages]
 
     def port_of(self, service: ServiceName) -> int:
         """The HTTP port the named service listens on."""

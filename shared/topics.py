@@ -75,6 +75,11 @@ def topic_name(name: str, settings: Settings) -> str:
     return settings.topic_prefix + name
 
 
+def consumer_group(name: str, settings: Settings) -> str:
+    """The physical consumer group: behind the same prefix as the topics it reads."""
+    return settings.topic_prefix + name
+
+
 def physical_topics(settings: Settings) -> list[NewTopic]:
     """Every topic and its `.dlq` twin, as the admin client creates them."""
     base = settings.topic_partitions

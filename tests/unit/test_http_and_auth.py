@@ -47,8 +47,8 @@ def _router() -> APIRouter:
 
 def _client(**overrides: Any) -> TestClient:
     settings = Settings(
-        admin_token="admin-secret",
-        api_tokens={"writer": ["posts:write"], "reader": ["read"]},
+        admin_token="admin-secret-0001",
+        api_tokens={"writer-token-01": ["posts:write"], "reader-token-01": ["read"]},
         max_request_bytes=2048,
         **overrides,
     )
@@ -74,13 +74,15 @@ def test_write_without_token_is_401_in_the_contract_shape(client: TestClient) ->
 
 def test_wrong_token_and_missing_scope(client: TestClient) -> None:
     assert client.post("/v1/things", json={}, headers=_auth("nope")).status_code == 401
-    response = client.post("/v1/things", json={"name": "a", "count": 1}, headers=_auth("reader"))
+    response = client.post(
+        "/v1/things", json={"name": "a", "count": 1}, headers=_auth("reader-token-01")
+    )
     assert response.status_code == 403
     assert "posts:write" in response.json()["error"]["message"]
 
 
 def test_scoped_and_admin_tokens_may_write(client: TestClient) -> None:
-    for token in ("writer", "admin-secret"):
+    for token in ("writer-token-01", "admin-secret-0001"):
         response = client.post("/v1/things", json={"name": "a", "count": 1}, headers=_auth(token))
         assert response.status_code == 200
         assert response.json()["by"].startswith("token-")
@@ -91,11 +93,11 @@ def test_reads_are_open_unless_protected(client: TestClient) -> None:
     assert client.get("/v1/things").status_code == 200
     protected = _client(protect_reads=True)
     assert protected.get("/v1/things").status_code == 401
-    assert protected.get("/v1/things", headers=_auth("reader")).status_code == 200
+    assert protected.get("/v1/things", headers=_auth("reader-token-01")).status_code == 200
 
 
 def test_invalid_body_is_422_with_details(client: TestClient) -> None:
-    response = client.post("/v1/things", json={"name": 5}, headers=_auth("writer"))
+    response = client.post("/v1/things", json={"name": 5}, headers=_auth("writer-token-01"))
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
@@ -106,7 +108,7 @@ def test_oversized_body_is_413(client: TestClient) -> None:
     response = client.post(
         "/v1/things",
         content=b"x" * 5000,
-        headers={**_auth("writer"), "content-type": "application/json"},
+        headers={**_auth("writer-token-01"), "content-type": "application/json"},
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
@@ -132,9 +134,9 @@ def test_health_metrics_and_asyncapi_need_no_servers(client: TestClient) -> None
 
 
 def test_token_authority_ignores_other_schemes() -> None:
-    authority = TokenAuthority(Settings(admin_token="t0ken"))
-    assert authority.authenticate("Basic t0ken") is None
+    authority = TokenAuthority(Settings(admin_token="t0ken-long-enough"))
+    assert authority.authenticate("Basic t0ken-long-enough") is None
     assert authority.authenticate("Bearer ") is None
-    principal = authority.authenticate("bearer t0ken")
+    principal = authority.authenticate("bearer t0ken-long-enough")
     assert principal is not None
     assert principal.has("anything")

@@ -19,18 +19,18 @@ def test_settings_come_from_smm_variables(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("SMM_KAFKA_BOOTSTRAP_SERVERS", "kafka-0:9092,kafka-1:9092")
     monkeypatch.setenv("SMM_MONGODB_URI", "mongodb://db:27017/?replicaSet=rs0")
     monkeypatch.setenv("SMM_INGEST_PORT", "9001")
-    monkeypatch.setenv("SMM_API_TOKENS", '{"abc": ["read", "posts:write"]}')
+    monkeypatch.setenv("SMM_API_TOKENS", '{"abc-token-0001": ["read", "posts:write"]}')
     settings = Settings()
     assert settings.kafka_bootstrap_servers == "kafka-0:9092,kafka-1:9092"
     assert settings.mongodb_uri.get_secret_value().endswith("replicaSet=rs0")
     assert "replicaSet" not in repr(settings)  # secrets never printed
     assert settings.port_of("ingest") == 9001
     assert settings.port_of("metrics") == 8004
-    assert settings.api_tokens == {"abc": ["read", "posts:write"]}
+    assert settings.api_tokens == {"abc-token-0001": ["read", "posts:write"]}
 
 
 def test_unknown_scope_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SMM_API_TOKENS", '{"abcd": ["root"]}')
+    monkeypatch.setenv("SMM_API_TOKENS", '{"abcd-token-0002": ["root"]}')
     with pytest.raises(ValidationError, match="unknown scopes"):
         Settings()
 
