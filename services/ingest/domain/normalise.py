@@ -1,11 +1,14 @@
-"""Turn what a source sends into the contract's Mention."""
+"""Turn what a source sends into the contract's Mention: clean text, UTC times, a language."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
+import warnings
 from datetime import datetime
 from typing import Annotated
 
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from pydantic import Field, StringConstraints
 
 from shared.events import (
@@ -21,9 +24,17 @@ from shared.events import (
     mention_id_of,
 )
 
+_BLOCK_TAGS = ("p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr")
+_SPACES = re.compile(r"[ \t\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+#: Stands for a block break while the source's own white space is collapsed.
+_BREAK = "\u2029"
+_ANY_SPACE = re.compile(r"[^\S\u2029]+")
+_LOOKS_LIKE_HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&[a-zA-Z#0-9]+;")
+
 
 class MentionIn(Model):
-    """One item of `POST /v1/mentions`: a Mention without the fields the service fills."""
+    """A mention as a source delivers it: the Mention without the fields the service fills."""
 
     platform: Platform
     native_id: Identifier
@@ -36,21 +47,46 @@ class MentionIn(Model):
     metrics: MentionMetrics = Field(default_factory=MentionMetrics)
 
 
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment (Mastodon statuses, feed entries), paragraphs kept."""
+    if not _LOOKS_LIKE_HTML.search(markup):
+        return markup
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(markup, "html.parser")
+    for tag in soup.find_all(["script", "style"]):
+        tag.decompose()
+    for tag in soup.find_all(_BLOCK_TAGS):
+        tag.insert_after(_BREAK)
+    # Line breaks in HTML source are just spaces; only block elements break lines.
+    flowing = _ANY_SPACE.sub(" ", soup.get_text())
+    return flowing.replace(_BREAK, "\n")
+
+
 def normalise_text(text: str) -> str:
-    """Unicode NFC, so 'ä' typed two ways is one string for matching and de-duplication."""
-    return unicodedata.normalize("NFC", text).strip()
+    """Plain text in Unicode NFC with tidy white space, so equal posts are equal strings."""
+    text = unicodedata.normalize("NFC", html_to_text(text))
+    lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
 def to_mention(
-    item: MentionIn, *, source: MentionSource, ingested_at: datetime, tracker_ids: list[str]
+    item: MentionIn,
+    *,
+    source: MentionSource,
+    ingested_at: datetime,
+    tracker_ids: list[str],
+    text: str | None = None,
+    lang: str | None = None,
 ) -> Mention:
+    """The contract's Mention; `text` and `lang` override the item's when already computed."""
     return Mention(
         mention_id=mention_id_of(item.platform, item.native_id),
         platform=item.platform,
         native_id=item.native_id,
         url=item.url,
-        text=normalise_text(item.text),
-        lang=item.lang,
+        text=text if text is not None else normalise_text(item.text),
+        lang=lang if lang is not None else item.lang,
         author=item.author,
         created_at=item.created_at,
         ingested_at=ingested_at,

@@ -1,0 +1,90 @@
+"""Ingest's pure pieces: text normalisation, engagement schedule, import rows, tracker model."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import unicodedata
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from services.ingest.domain.engagement import POLL_STEPS, next_poll_at
+from services.ingest.domain.normalise import html_to_text, normalise_text
+from services.ingest.domain.trackers import Tracker
+from services.ingest.importer import csv_row_to_item, read_rows
+
+PUBLISHED = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # the night clocks go forward in Berlin
+
+
+def test_html_becomes_text_with_paragraphs_and_no_source_line_breaks() -> None:
+    html = (
+        '<p>Neue <a href="https://x">#Velora</a>\n  Cargo&nbsp;ist da</p><p>Probefahrt?<br>Ja!</p>'
+    )
+    assert normalise_text(html) == "Neue #Velora Cargo ist da\nProbefahrt?\nJa!"
+    assert html_to_text("plain < text & no tags") == "plain < text & no tags"
+    assert normalise_text("<script>alert(1)</script>Hallo") == "Hallo"
+
+
+def test_text_is_nfc_so_two_spellings_of_an_umlaut_are_equal() -> None:
+    decomposed = unicodedata.normalize("NFD", "Röstwerk")
+    assert decomposed != "Röstwerk"
+    assert normalise_text(decomposed) == "Röstwerk"
+
+
+def test_engagement_is_polled_often_first_then_rarely_until_the_window_ends() -> None:
+    window = timedelta(days=7)
+    first = next_poll_at(PUBLISHED, 0, PUBLISHED, window)
+    assert first == PUBLISHED + POLL_STEPS[0]
+    times = [first]
+    now = first
+    polls = 1
+    while (due := next_poll_at(PUBLISHED, polls, now, window)) is not None:
+        times.append(due)
+        now, polls = due, polls + 1
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == sorted(gaps)  # never more often than before
+    assert gaps[-1] == timedelta(days=1)
+    assert times[-1] <= PUBLISHED + window
+    assert next_poll_at(PUBLISHED, 3, PUBLISHED + window, window) is None
+
+
+def test_a_late_poll_is_scheduled_from_now_not_from_the_missed_time() -> None:
+    late = PUBLISHED + timedelta(hours=5)
+    assert next_poll_at(PUBLISHED, 2, late, timedelta(days=7)) == late + POLL_STEPS[2]
+
+
+def test_csv_rows_become_nested_items_and_bad_jsonl_lines_are_reported() -> None:
+    row = {
+        "platform": "review",
+        "native_id": "r9",
+        "text": "Gute Bohnen",
+        "created_at": "2026-11-01T10:00:00Z",
+        "author_id": "k1",
+        "author_followers": "",
+        "likes": "4",
+        "url": "",
+    }
+    item = csv_row_to_item(row)
+    assert item["author"] == {"id": "k1"}  # empty cells are left out: the model reads None
+    assert item["metrics"]["likes"] == 4
+    assert "url" not in item
+    rows = list(read_rows(io.StringIO('{"a": 1}\n\n[1]\n{oops\n'), "jsonl"))
+    assert rows[0] == (1, {"a": 1})
+    assert rows[1] == (3, "not a JSON object")
+    assert rows[2][0] == 4
+    assert str(rows[2][1]).startswith("not JSON")
+
+
+def test_tracker_model_checks_id_query_and_languages() -> None:
+    tracker = Tracker(
+        id="velora", name="Velora", query="velora OR #velora", languages=["en", "de", "de"]
+    )
+    assert tracker.languages == ["de", "en"]
+    with pytest.raises(ValidationError, match="query does not parse at position"):
+        Tracker(id="velora", name="Velora", query="velora AND")
+    with pytest.raises(ValidationError):
+        Tracker(id="Velora Bikes", name="Velora", query="velora")
+    with pytest.raises(ValidationError):
+        Tracker(id="velora", name="Velora", query="velora", languages=["deu"])
