@@ -1,43 +1,30 @@
-"""Ingest's HTTP API: the batch intake of mentions."""
+"""Ingest's HTTP API: trackers, and the batch intake of mentions."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
-from services.ingest.domain.normalise import MentionIn, to_mention
-from services.ingest.handlers import IngestPublishers
+from services.ingest.domain.batch import IntakeResult, RejectedItem, reason_of
+from services.ingest.domain.normalise import MentionIn
+from services.ingest.domain.trackers import INVALID_QUERY, Tracker, TrackerId
+from services.ingest.intake import Intake, PublishFailedError, TrackerRegistry
+from services.ingest.storage import TrackerStore
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError
-from shared.events import Mention, utc_now
+from shared.events import MentionSource
 from shared.logging import get_logger
 from shared.settings import Settings
 
 log = get_logger(__name__)
 _item = TypeAdapter(MentionIn)
 
-
-class RejectedItem(BaseModel):
-    index: int
-    reason: str
-
-
-class IntakeResult(BaseModel):
-    accepted: int
-    duplicates: int
-    rejected: list[RejectedItem]
-    mention_ids: list[str]
-
-
-def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'item'}: {err['msg']}"
-        for err in exc.errors(include_url=False)[:10]
-    )
+Reader = Annotated[Principal, Depends(require_scope("read"))]
+TrackerWriter = Annotated[Principal, Depends(require_scope("trackers:write"))]
+MentionWriter = Annotated[Principal, Depends(require_scope("mentions:write"))]
 
 
 def _items_of(body: Any) -> list[Any]:
@@ -50,63 +37,151 @@ def _items_of(body: Any) -> list[Any]:
     )
 
 
-def build_router(settings: Settings, publishers: IngestPublishers) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["mentions"])
+def _tracker_of(tracker_id: str, body: Any) -> Tracker:
+    """Validate a tracker body; a query error answers 422 with its position."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_request", "body must be a JSON object")
+    try:
+        return Tracker.model_validate({**body, "id": tracker_id})
+    except ValidationError as exc:
+        query_errors = [e for e in exc.errors() if e["type"] == INVALID_QUERY]
+        if query_errors:
+            context = query_errors[0].get("ctx", {})
+            raise ApiError(
+                422,
+                "invalid_query",
+                query_errors[0]["msg"],
+                {"position": context.get("position"), "reason": context.get("reason")},
+            ) from exc
+        raise ApiError(422, "invalid_request", reason_of(exc)) from exc
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
+
+
+def _public(document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": document["_id"],
+        **Tracker.model_validate({**document, "id": document["_id"]}).model_dump(exclude={"id"}),
+        "created_at": document.get("created_at"),
+        "updated_at": document.get("updated_at"),
+    }
+
+
+def build_router(
+    settings: Settings, intake: Intake, trackers: TrackerRegistry, store: TrackerStore
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
     max_batch = settings.ingest_max_batch
 
     @router.post(
         "/mentions",
         status_code=202,
         response_model=IntakeResult,
+        tags=["mentions"],
         summary=f"Accept a batch of up to {max_batch} mentions",
         description=(
-            "Answers 202 once every accepted mention is acknowledged by Kafka (acks=all); "
-            "503 when the broker cannot be reached, so the caller retries."
+            "Each item is matched against the trackers, de-duplicated by `platform:native_id` "
+            "and emitted on smm.mentions.raw.v1. Answers 202 once Kafka acknowledged every "
+            "accepted mention (acks=all); 503 when it cannot, so the caller retries the batch "
+            "(already emitted items then count as duplicates)."
         ),
     )
     async def post_mentions(
-        request: Request, principal: Annotated[Principal, Depends(require_scope("mentions:write"))]
+        request: Request,
+        principal: MentionWriter,
+        source: Annotated[MentionSource, Query(description="api, or import for backfills")] = "api",
     ) -> IntakeResult:
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise ApiError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
-        items = _items_of(body)
+        items = _items_of(await _json_body(request))
         if len(items) > max_batch:
             raise ApiError(
                 413, "batch_too_large", f"at most {max_batch} mentions per request", len(items)
             )
-        now = utc_now()
-        mentions: list[Mention] = []
+        valid: list[MentionIn] = []
         rejected: list[RejectedItem] = []
         for index, raw in enumerate(items):
             try:
-                item = _item.validate_python(raw)
+                valid.append(_item.validate_python(raw))
             except ValidationError as exc:
-                rejected.append(RejectedItem(index=index, reason=_reason(exc)))
-                continue
-            mentions.append(to_mention(item, source="api", ingested_at=now, tracker_ids=[]))
+                rejected.append(RejectedItem(index=index, reason=reason_of(exc)))
         try:
-            await asyncio.wait_for(
-                asyncio.gather(
-                    *(publishers.raw_mentions.publish(m, key=m.mention_id) for m in mentions)
-                ),
-                timeout=settings.publish_timeout_seconds,
-            )
-        except Exception as exc:  # broker unreachable or refusing: the caller must retry
-            log.error("publishing mentions failed", error=repr(exc), count=len(mentions))
+            result = await intake.submit(valid, source, rejected)
+        except PublishFailedError as exc:
             raise ApiError(
                 503,
                 "broker_unavailable",
                 "mentions could not be written to Kafka; retry the request",
                 headers={"Retry-After": "5"},
             ) from exc
-        log.info("mentions accepted", accepted=len(mentions), rejected=len(rejected))
-        return IntakeResult(
-            accepted=len(mentions),
-            duplicates=0,
-            rejected=rejected,
-            mention_ids=[m.mention_id for m in mentions],
+        log.info(
+            "mention batch",
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+            unmatched=result.unmatched,
+            rejected=len(result.rejected),
         )
+        return result
+
+    @router.get("/trackers", tags=["trackers"], summary="Every tracker")
+    async def list_trackers(principal: Reader) -> dict[str, Any]:
+        documents = await store.all()
+        return {"trackers": [_public(doc) for doc in documents]}
+
+    @router.get("/trackers/{tracker_id}", tags=["trackers"], summary="One tracker")
+    async def get_tracker(tracker_id: TrackerId, principal: Reader) -> dict[str, Any]:
+        document = await store.get(tracker_id)
+        if document is None:
+            raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
+        return _public(document)
+
+    @router.post(
+        "/trackers",
+        status_code=201,
+        tags=["trackers"],
+        summary="Create a tracker",
+        description="Body: {id, name, query, languages, group}. 409 if the id exists.",
+    )
+    async def create_tracker(request: Request, principal: TrackerWriter) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+            raise ApiError(422, "invalid_request", "id: field required (a lowercase slug)")
+        tracker = _tracker_of(body["id"], {k: v for k, v in body.items() if k != "id"})
+        if await store.count() >= settings.ingest_max_trackers:
+            raise ApiError(409, "too_many_trackers", f"at most {settings.ingest_max_trackers}")
+        if not await store.create(tracker.model_dump()):
+            raise ApiError(409, "conflict", f"tracker '{tracker.id}' exists; use PUT to change it")
+        await trackers.refresh()
+        document = await store.get(tracker.id)
+        assert document is not None
+        return _public(document)
+
+    @router.put("/trackers/{tracker_id}", tags=["trackers"], summary="Replace a tracker")
+    async def replace_tracker(
+        tracker_id: TrackerId, request: Request, principal: TrackerWriter
+    ) -> dict[str, Any]:
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            raise ApiError(422, "invalid_request", "body must be a JSON object")
+        if body.get("id", tracker_id) != tracker_id:
+            raise ApiError(422, "invalid_request", "the body's id differs from the path's")
+        tracker = _tracker_of(tracker_id, {k: v for k, v in body.items() if k != "id"})
+        document = await store.replace(tracker.model_dump())
+        if document is None:
+            raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
+        await trackers.refresh()
+        return _public(document)
+
+    @router.delete(
+        "/trackers/{tracker_id}", status_code=204, tags=["trackers"], summary="Delete a tracker"
+    )
+    async def delete_tracker(tracker_id: TrackerId, principal: TrackerWriter) -> Response:
+        if not await store.delete(tracker_id):
+            raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
+        await trackers.refresh()
+        return Response(status_code=204)
 
     return router

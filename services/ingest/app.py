@@ -2,19 +2,70 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import httpx
 from fastapi import FastAPI
 
 from services.ingest import api, handlers, storage
+from services.ingest.engagement import EngagementTracker
+from services.ingest.intake import Intake, TrackerRegistry
+from services.ingest.sources.engagement import EngagementFetcher
+from services.ingest.sources.polling import build_pollers, parse_poll_sources
+from services.ingest.webhooks import build_webhook_router
+from shared import __version__
 from shared.http import create_http_app
+from shared.language import LanguageDetector
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 
-def build_app(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(name="ingest", settings=settings, indexes=storage.INDEXES)
-    publishers = handlers.register(runtime)
+def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> FastAPI:
+    """The ingest app; `http` (for pollers, webhooks' hubs, engagement) is built if not given."""
+    runtime = ServiceRuntime(
+        name="ingest", settings=settings, indexes=storage.indexes(settings.ingest_dedup_days)
+    )
+    client = http or httpx.AsyncClient(
+        timeout=httpx.Timeout(20.0, connect=10.0),
+        headers={"User-Agent": f"smm-ingest/{__version__} (social listening)"},
+        follow_redirects=True,
+    )
+    runtime.on_stop(client.aclose)
+    out = handlers.publishers(runtime)
+
+    tracker_store = storage.TrackerStore(runtime.db)
+    trackers = TrackerRegistry(tracker_store)
+    intake = Intake(
+        trackers=trackers,
+        seen=storage.SeenStore(runtime.db),
+        publisher=out.raw_mentions,
+        detector=LanguageDetector(settings.languages),
+        publish_timeout=settings.publish_timeout_seconds,
+    )
+    runtime.on_start(lambda: trackers.refresh(force=True))
+    runtime.on_stop(intake.drain)
+    runtime.add_background_task("tracker-refresh", trackers.keep_fresh)
+
+    engagement = EngagementTracker(
+        schedule=storage.EngagementSchedule(runtime.db),
+        fetcher=EngagementFetcher(client),
+        publisher=out.engagement,
+        window=timedelta(days=settings.engagement_poll_days),
+    )
+    handlers.subscribe_post_events(runtime, engagement.on_post_event)
+    runtime.add_background_task("engagement-poller", engagement.run)
+
+    cursors = storage.CursorStore(runtime.db)
+    for poller in build_pollers(
+        parse_poll_sources(settings.poll_sources), cursors, intake.submit, client
+    ):
+        runtime.add_background_task(f"poller:{poller.key}", poller.run)
+
     return create_http_app(
         runtime,
-        routers=[api.build_router(settings, publishers)],
+        routers=[
+            api.build_router(settings, intake, trackers, tracker_store),
+            build_webhook_router(settings, intake.submit, storage.WebSubStore(runtime.db), client),
+        ],
         description="Social listening: mentions in, matched and de-duplicated, out to Kafka.",
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from shared.local.demo_corpus import generate_mentions
+from shared.local.demo_corpus import DEMO_TRACKERS, generate_mentions
 
 
 class DemoFeed:
@@ -36,6 +36,15 @@ class DemoFeed:
         self._stop.set()
         self._thread.join(timeout=10)
 
+    def ensure_trackers(self, client: httpx.Client) -> None:
+        """Create the demo brands' trackers (two coffee brands in one group, one bike brand)."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        for tracker in DEMO_TRACKERS:
+            response = client.post(f"{self.ingest_url}/v1/trackers", json=tracker, headers=headers)
+            if response.status_code == 409:  # kept from an earlier start: leave it as it is
+                continue
+            response.raise_for_status()
+
     def send_batch(self, client: httpx.Client, count: int) -> int:
         """Post one batch; return how many ingest accepted."""
         batch = generate_mentions(self.rng, datetime.now(UTC), count)
@@ -51,6 +60,13 @@ class DemoFeed:
     def _run(self) -> None:
         interval = 2.0
         with httpx.Client(timeout=15) as client:
+            while not self._stop.is_set():
+                try:
+                    self.ensure_trackers(client)
+                    break
+                except httpx.HTTPError:
+                    self.failures += 1
+                    self._stop.wait(interval)
             while not self._stop.is_set():
                 count = max(1, round(self.rate * interval * self.rng.uniform(0.5, 1.5)))
                 try:

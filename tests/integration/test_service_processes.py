@@ -97,6 +97,9 @@ def test_services_run_as_processes_and_talk_through_kafka(service_urls: dict[str
         "created_at": datetime.now(UTC).isoformat(),
     }
     headers = {"Authorization": "Bearer process-test-token"}
+    tracker = {"id": "velora", "name": "Velora", "query": 'velora OR "velora cargo"'}
+    created = httpx.post(service_urls["ingest"] + "/v1/trackers", json=tracker, headers=headers)
+    assert created.status_code == 201, created.text
     accepted = httpx.post(
         service_urls["ingest"] + "/v1/mentions", json=[mention], headers=headers
     ).json()
@@ -111,3 +114,4 @@ def test_services_run_as_processes_and_talk_through_kafka(service_urls: dict[str
         time.sleep(0.3)
     assert response.json()["text"] == mention["text"]
     assert response.json()["source"] == "api"
+    assert response.json()["tracker_ids"] == ["velora"]
