@@ -1,0 +1,216 @@
+"""WebSub (W3C) subscriber: subscribe to feeds at their hub, confirm intents, map pushed feeds.
+
+A subscription document in `WebSubStore` is keyed by our subscription id (the last segment of
+the callback URL) and holds the `topic`, `hub`, the `secret` the hub signs pushes with, the
+`intent` (the mode we last asked for: `subscribe` or `unsubscribe`) and the verified `state`
+with its lease. The intent is stored before the hub is asked, because many hubs verify
+synchronously, before they answer our request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+import httpx
+from pydantic import ValidationError
+
+from services.ingest.domain.batch import BadPayloadError, Mapped, RejectedItem, reason_of
+from services.ingest.sources.rss import entry_to_mention, parse_feed
+from services.ingest.storage import WebSubStore
+from shared.events import utc_now
+from shared.logging import get_logger
+
+log = get_logger(__name__)
+
+Mode = Literal["subscribe", "unsubscribe"]
+DEFAULT_LEASE_SECONDS = 10 * 24 * 3600
+#: Longest hub.challenge we echo; hubs use short random strings.
+MAX_CHALLENGE = 1024
+CALLBACK_PATH = "/webhooks/websub/"
+
+
+class WebSubError(RuntimeError):
+    """The hub refused or could not be reached; the subscription keeps its old state."""
+
+
+@dataclass(frozen=True)
+class IntentAnswer:
+    """How to answer a hub's verification GET: `status` with a text/plain `body`."""
+
+    status: int
+    body: str = ""
+    reason: str = ""
+
+
+def subscription_id_for(topic: str) -> str:
+    """A stable id per topic, so renewing a subscription keeps the callback URL."""
+    return hashlib.sha256(topic.encode()).hexdigest()[:32]
+
+
+def callback_url(public_base_url: str, subscription_id: str) -> str:
+    return public_base_url.rstrip("/") + CALLBACK_PATH + subscription_id
+
+
+def _lease(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise ValueError("hub.lease_seconds must be a non-negative integer")
+    return int(raw)
+
+
+async def verify_intent(
+    subscription_id: str, params: Mapping[str, str], store: WebSubStore
+) -> IntentAnswer:
+    """Answer the hub's GET (§5.3): echo the challenge only for an intent we really have.
+
+    `hub.mode=denied` (§5.2) is recorded and acknowledged. Anything we did not ask for (unknown
+    subscription, other topic, other mode) is 404, which the hub takes as "not confirmed".
+    """
+    mode, topic = params.get("hub.mode"), params.get("hub.topic")
+    subscription = await store.get(subscription_id)
+    if subscription is None:
+        return IntentAnswer(404, reason="unknown subscription")
+    if not topic or topic != subscription.get("topic"):
+        return IntentAnswer(404, reason="topic does not match the subscription")
+    now = utc_now()
+    if mode == "denied":
+        reason = (params.get("hub.reason") or "")[:500]
+        await store.upsert(
+            subscription_id, {"state": "denied", "denied_reason": reason, "denied_at": now}
+        )
+        log.warning("websub subscription denied", subscription_id=subscription_id)
+        return IntentAnswer(200, reason="denied recorded")
+    if mode not in ("subscribe", "unsubscribe") or mode != subscription.get("intent"):
+        return IntentAnswer(404, reason="mode does not match our pending intent")
+    challenge = params.get("hub.challenge")
+    if not challenge or len(challenge) > MAX_CHALLENGE:
+        return IntentAnswer(400, reason="missing or oversized hub.challenge")
+    if mode == "unsubscribe":
+        fields: dict[str, Any] = {"state": "unsubscribed", "lease_expires_at": None}
+    else:
+        try:
+            lease = _lease(params.get("hub.lease_seconds"))
+        except ValueError as exc:
+            return IntentAnswer(400, reason=str(exc))
+        fields = {
+            "state": "subscribed",
+            "lease_seconds": lease,
+            "lease_expires_at": now + timedelta(seconds=lease) if lease is not None else None,
+        }
+    await store.upsert(subscription_id, {**fields, "verified_at": now})
+    log.info("websub intent verified", subscription_id=subscription_id, mode=mode)
+    return IntentAnswer(200, body=challenge)
+
+
+def map_feed(body: bytes, topic: str, content_type: str | None = None) -> Mapped:
+    """Map a pushed feed document (RSS or Atom) to mentions, one per entry.
+
+    Entries map exactly as the RSS poller maps them (`rss.entry_to_mention`), so an entry that
+    arrives by push and by polling is one mention. `BadPayloadError` when it is not a feed.
+    """
+    parsed = parse_feed(body, content_type, topic)
+    if not parsed.entries and not parsed.feed:  # `bozo` alone is set for mere quirks
+        raise BadPayloadError("body is not an RSS or Atom document")
+    arrived_at = utc_now()
+    result = Mapped()
+    for index, entry in enumerate(parsed.entries):
+        try:
+            result.items.append(entry_to_mention(entry, parsed.feed, topic, arrived_at))
+        except (ValidationError, KeyError, ValueError, TypeError, IndexError) as exc:
+            result.rejected.append(RejectedItem(index=index, reason=reason_of(exc)))
+    return result
+
+
+async def _ask_hub(
+    http: httpx.AsyncClient,
+    store: WebSubStore,
+    *,
+    mode: Mode,
+    hub_url: str,
+    topic: str,
+    public_base_url: str,
+    lease_seconds: int,
+    subscription_id: str | None,
+) -> str:
+    subscription_id = subscription_id or subscription_id_for(topic)
+    existing = await store.get(subscription_id) or {}
+    secret = existing.get("secret") or secrets.token_hex(32)
+    callback = callback_url(public_base_url, subscription_id)
+    await store.upsert(
+        subscription_id,
+        {
+            "topic": topic,
+            "hub": hub_url,
+            "callback": callback,
+            "secret": secret,
+            "intent": mode,
+            "requested_at": utc_now(),
+        },
+    )
+    form = {"hub.mode": mode, "hub.topic": topic, "hub.callback": callback}
+    if mode == "subscribe":
+        form |= {"hub.secret": secret, "hub.lease_seconds": str(lease_seconds)}
+    try:
+        response = await http.post(hub_url, data=form)
+    except httpx.HTTPError as exc:
+        await store.upsert(
+            subscription_id, {"last_error": f"hub unreachable: {type(exc).__name__}"}
+        )
+        raise WebSubError(f"hub {hub_url} unreachable: {exc!r}") from exc
+    if not response.is_success:  # hubs answer 202 (verify later) or 204 (verified)
+        await store.upsert(subscription_id, {"last_error": f"hub answered {response.status_code}"})
+        raise WebSubError(f"hub {hub_url} answered {response.status_code}: {response.text[:200]}")
+    await store.upsert(subscription_id, {"last_error": None})
+    log.info("websub request sent", subscription_id=subscription_id, mode=mode, hub=hub_url)
+    return subscription_id
+
+
+async def subscribe(
+    http: httpx.AsyncClient,
+    store: WebSubStore,
+    *,
+    hub_url: str,
+    topic: str,
+    public_base_url: str,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+    subscription_id: str | None = None,
+) -> str:
+    """Ask `hub_url` to push `topic` to us; the subscription id. Renewing keeps the secret."""
+    return await _ask_hub(
+        http,
+        store,
+        mode="subscribe",
+        hub_url=hub_url,
+        topic=topic,
+        public_base_url=public_base_url,
+        lease_seconds=lease_seconds,
+        subscription_id=subscription_id,
+    )
+
+
+async def unsubscribe(
+    http: httpx.AsyncClient,
+    store: WebSubStore,
+    *,
+    hub_url: str,
+    topic: str,
+    public_base_url: str,
+    subscription_id: str | None = None,
+) -> str:
+    """Ask the hub to stop pushing `topic`; confirmed when the hub verifies the intent."""
+    return await _ask_hub(
+        http,
+        store,
+        mode="unsubscribe",
+        hub_url=hub_url,
+        topic=topic,
+        public_base_url=public_base_url,
+        lease_seconds=0,
+        subscription_id=subscription_id,
+    )

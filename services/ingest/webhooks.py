@@ -1,0 +1,301 @@
+"""Platform webhooks under `/webhooks/{platform}`: handshakes, signature checks, hand-off.
+
+Every delivery is read once as raw bytes and its signature checked on exactly those bytes
+before anything parses them; a missing or bad signature is 401 and nothing reaches the intake.
+A platform whose secret is not configured answers 404 `webhook_disabled`, so unsigned data is
+never accepted. Valid deliveries are mapped per item (a bad item is reported in `rejected`,
+not a reason to refuse the rest) and handed to the intake; if Kafka does not acknowledge, the
+answer is 503 with `Retry-After`, and the platform redelivers (they all retry on non-2xx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import re
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, SecretStr
+
+from services.ingest.domain.batch import BadPayloadError, Mapped, MentionSink, RejectedItem
+from services.ingest.sources import signatures
+from services.ingest.sources.mastodon import map_mastodon_event
+from services.ingest.sources.meta import map_meta_delivery
+from services.ingest.sources.websub import map_feed, verify_intent
+from services.ingest.sources.x import map_x_delivery
+from services.ingest.storage import WebSubStore
+from shared.errors import ApiError
+from shared.logging import get_logger
+from shared.settings import Settings
+
+log = get_logger(__name__)
+
+META_SIGNATURE = "X-Hub-Signature-256"
+X_SIGNATURE = "x-twitter-webhooks-signature"
+HUB_SIGNATURE = "X-Hub-Signature"  # Mastodon and WebSub
+_SUBSCRIPTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ECHO_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
+Verifier = Callable[[bytes, str | None], signatures.Verification]
+
+
+class WebhookResult(BaseModel):
+    """What became of a delivery (the intake's counts, plus what the mapping ignored)."""
+
+    accepted: int
+    duplicates: int
+    unmatched: int
+    ignored: int
+    rejected: list[RejectedItem]
+
+
+class CrcResponse(BaseModel):
+    response_token: str
+
+
+def _configured(secret: SecretStr | None) -> str | None:
+    """The secret's value, or None when unset or empty (an empty HMAC key protects nothing)."""
+    value = secret.get_secret_value() if secret is not None else ""
+    return value or None
+
+
+def _disabled(platform: str) -> ApiError:
+    return ApiError(
+        404, "webhook_disabled", f"the {platform} webhook is not configured on this installation"
+    )
+
+
+def _verify(platform: str, verifier: Verifier, body: bytes, header: str | None) -> None:
+    verdict = verifier(body, header)
+    if not verdict.ok:
+        log.warning("webhook signature rejected", platform=platform, reason=verdict.reason)
+        raise ApiError(401, "invalid_signature", verdict.reason)
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "bad_request", "body is not valid JSON") from exc
+
+
+def _map(platform: str, mapper: Callable[[Any], Mapped], payload: Any) -> Mapped:
+    try:
+        return mapper(payload)
+    except BadPayloadError as exc:
+        raise ApiError(400, "bad_payload", f"not a {platform} webhook delivery: {exc}") from exc
+
+
+def _echo(challenge: str) -> PlainTextResponse:
+    return PlainTextResponse(challenge, headers=_ECHO_HEADERS)
+
+
+def build_webhook_router(
+    settings: Settings, sink: MentionSink, websub: WebSubStore, http: httpx.AsyncClient
+) -> APIRouter:
+    """The `/webhooks` routes. `http` is the client for hub requests (`websub.subscribe`);
+    the routes themselves make no outbound calls, so a slow hub never delays a delivery."""
+    router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+    meta_secret = _configured(settings.meta_app_secret)
+    meta_token = _configured(settings.meta_verify_token)
+    x_secret = _configured(settings.x_consumer_secret)
+    mastodon_secret = _configured(settings.mastodon_webhook_secret)
+    websub_enabled = bool(settings.public_base_url)
+
+    async def deliver(platform: str, mapped: Mapped) -> WebhookResult:
+        if mapped.items or mapped.rejected:
+            try:
+                outcome = await sink(mapped.items, "webhook", mapped.rejected)
+            except Exception as exc:  # Kafka did not acknowledge: the platform must redeliver
+                log.error(
+                    "webhook delivery not acknowledged",
+                    platform=platform,
+                    items=len(mapped.items),
+                    error=type(exc).__name__,
+                )
+                raise ApiError(
+                    503,
+                    "broker_unavailable",
+                    "the delivery could not be stored; redeliver it",
+                    headers={"Retry-After": "5"},
+                ) from exc
+            accepted, duplicates, unmatched = (
+                outcome.accepted,
+                outcome.duplicates,
+                outcome.unmatched,
+            )
+        else:
+            accepted = duplicates = unmatched = 0
+        log.info(
+            "webhook delivery",
+            platform=platform,
+            items=len(mapped.items),
+            accepted=accepted,
+            duplicates=duplicates,
+            unmatched=unmatched,
+            rejected=len(mapped.rejected),
+            ignored=mapped.ignored,
+        )
+        return WebhookResult(
+            accepted=accepted,
+            duplicates=duplicates,
+            unmatched=unmatched,
+            ignored=mapped.ignored,
+            rejected=mapped.rejected,
+        )
+
+    # --- Meta (Facebook Pages, Instagram) -------------------------------------------------
+
+    @router.get(
+        "/meta",
+        response_class=PlainTextResponse,
+        summary="Meta subscription handshake: echo hub.challenge for our verify token",
+    )
+    async def meta_handshake(
+        mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+        verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+        challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=1024)] = None,
+    ) -> PlainTextResponse:
+        if meta_secret is None or meta_token is None:
+            raise _disabled("meta")
+        if (
+            mode != "subscribe"
+            or verify_token is None
+            or not hmac.compare_digest(verify_token.encode(), meta_token.encode())
+        ):
+            log.warning("meta handshake refused", platform="meta")
+            raise ApiError(403, "forbidden", "hub.mode or hub.verify_token is wrong")
+        if not challenge:
+            raise ApiError(400, "bad_request", "hub.challenge is missing")
+        return _echo(challenge)
+
+    @router.post(
+        "/meta",
+        response_model=WebhookResult,
+        summary="Meta change notifications (X-Hub-Signature-256)",
+    )
+    async def meta_delivery(request: Request) -> WebhookResult:
+        if meta_secret is None or meta_token is None:
+            raise _disabled("meta")
+        body = await request.body()
+        _verify(
+            "meta",
+            lambda b, h: signatures.verify_meta(meta_secret, b, h),
+            body,
+            request.headers.get(META_SIGNATURE),
+        )
+        return await deliver("meta", _map("meta", map_meta_delivery, _parse_json(body)))
+
+    # --- X Account Activity ---------------------------------------------------------------
+
+    @router.get(
+        "/x",
+        response_model=CrcResponse,
+        summary="X challenge-response check (CRC)",
+    )
+    async def x_crc(
+        crc_token: Annotated[str, Query(min_length=1, max_length=1024)],
+    ) -> CrcResponse:
+        if x_secret is None:
+            raise _disabled("x")
+        return CrcResponse(response_token=signatures.x_crc_response(x_secret, crc_token))
+
+    @router.post(
+        "/x",
+        response_model=WebhookResult,
+        summary="X Account Activity events (x-twitter-webhooks-signature)",
+    )
+    async def x_delivery(request: Request) -> WebhookResult:
+        if x_secret is None:
+            raise _disabled("x")
+        body = await request.body()
+        _verify(
+            "x",
+            lambda b, h: signatures.verify_x(x_secret, b, h),
+            body,
+            request.headers.get(X_SIGNATURE),
+        )
+        return await deliver("x", _map("x", map_x_delivery, _parse_json(body)))
+
+    # --- Mastodon -------------------------------------------------------------------------
+
+    @router.post(
+        "/mastodon",
+        response_model=WebhookResult,
+        summary="Mastodon webhook events status.created / status.updated (X-Hub-Signature)",
+    )
+    async def mastodon_delivery(request: Request) -> WebhookResult:
+        if mastodon_secret is None:
+            raise _disabled("mastodon")
+        body = await request.body()
+        _verify(
+            "mastodon",
+            lambda b, h: signatures.verify_mastodon(mastodon_secret, b, h),
+            body,
+            request.headers.get(HUB_SIGNATURE),
+        )
+        return await deliver("mastodon", _map("mastodon", map_mastodon_event, _parse_json(body)))
+
+    # --- WebSub ---------------------------------------------------------------------------
+
+    def websub_subscription_id(subscription_id: str) -> str:
+        if not websub_enabled:
+            raise _disabled("websub")
+        if not _SUBSCRIPTION_ID.match(subscription_id):
+            raise ApiError(404, "unknown_subscription", "no such WebSub subscription")
+        return subscription_id
+
+    @router.get(
+        "/websub/{subscription_id}",
+        response_class=PlainTextResponse,
+        summary="WebSub intent verification: echo hub.challenge for a pending intent",
+    )
+    async def websub_verify(subscription_id: str, request: Request) -> PlainTextResponse:
+        subscription_id = websub_subscription_id(subscription_id)
+        answer = await verify_intent(subscription_id, request.query_params, websub)
+        if answer.status == 200:
+            return _echo(answer.body)
+        log.warning(
+            "websub verification refused", subscription_id=subscription_id, reason=answer.reason
+        )
+        code = "unknown_subscription" if answer.status == 404 else "bad_request"
+        raise ApiError(answer.status, code, answer.reason)
+
+    @router.post(
+        "/websub/{subscription_id}",
+        response_model=WebhookResult,
+        summary="WebSub content distribution (X-Hub-Signature with the subscription's secret)",
+    )
+    async def websub_delivery(subscription_id: str, request: Request) -> WebhookResult:
+        subscription_id = websub_subscription_id(subscription_id)
+        subscription = await websub.get(subscription_id)
+        if subscription is None:
+            raise ApiError(404, "unknown_subscription", "no such WebSub subscription")
+        body = await request.body()
+        secret = subscription.get("secret")
+        if not secret:
+            log.warning(
+                "websub push to a subscription without secret", subscription_id=subscription_id
+            )
+            raise ApiError(401, "invalid_signature", "the subscription has no secret")
+        _verify(
+            "websub",
+            lambda b, h: signatures.verify_websub(secret, b, h),
+            body,
+            request.headers.get(HUB_SIGNATURE),
+        )
+        topic = str(subscription.get("topic") or "")
+        try:
+            mapped = await asyncio.to_thread(
+                map_feed, body, topic, request.headers.get("content-type")
+            )
+        except BadPayloadError as exc:
+            raise ApiError(400, "bad_payload", str(exc)) from exc
+        return await deliver("rss", mapped)
+
+    return router
