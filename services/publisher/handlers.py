@@ -9,7 +9,7 @@ from shared.events import PostCommand, PostEvent
 from shared.kafka import EventPublisher
 from shared.logging import bound_ids, get_logger
 from shared.service import ServiceRuntime
-from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, topic_name
+from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, consumer_group, topic_name
 
 log = get_logger(__name__)
 GROUP_ID = "smm-publisher"
@@ -28,7 +28,7 @@ def register(runtime: ServiceRuntime, inbox: CommandInbox) -> PublisherPublisher
 
     @runtime.broker.subscriber(
         topic_name(POSTS_COMMANDS, settings),
-        group_id=GROUP_ID,
+        group_id=consumer_group(GROUP_ID, settings),
         auto_offset_reset="earliest",
         title=f"{POSTS_COMMANDS}:consume",
         description="Commands for posts: schedule, reschedule, cancel, approve.",
