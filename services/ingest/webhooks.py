@@ -107,6 +107,26 @@ def build_webhook_router(
     mastodon_secret = _configured(settings.mastodon_webhook_secret)
     websub_enabled = bool(settings.public_base_url)
 
+    async def signed_json(
+        request: Request,
+        platform: str,
+        secret: str | None,
+        verify: Callable[[str, bytes, str | None], signatures.Verification],
+        signature_header: str,
+        mapper: Callable[[Any], Mapped],
+    ) -> WebhookResult:
+        """The common path: enabled? raw body, signature, then JSON, mapping and delivery."""
+        if secret is None:
+            raise _disabled(platform)
+        body = await request.body()
+        _verify(
+            platform,
+            lambda raw, header: verify(secret, raw, header),
+            body,
+            request.headers.get(signature_header),
+        )
+        return await deliver(platform, _map(platform, mapper, _parse_json(body)))
+
     async def deliver(platform: str, mapped: Mapped) -> WebhookResult:
         if mapped.items or mapped.rejected:
             try:
@@ -180,16 +200,10 @@ def build_webhook_router(
         summary="Meta change notifications (X-Hub-Signature-256)",
     )
     async def meta_delivery(request: Request) -> WebhookResult:
-        if meta_secret is None or meta_token is None:
-            raise _disabled("meta")
-        body = await request.body()
-        _verify(
-            "meta",
-            lambda b, h: signatures.verify_meta(meta_secret, b, h),
-            body,
-            request.headers.get(META_SIGNATURE),
+        secret = meta_secret if meta_token is not None else None
+        return await signed_json(
+            request, "meta", secret, signatures.verify_meta, META_SIGNATURE, map_meta_delivery
         )
-        return await deliver("meta", _map("meta", map_meta_delivery, _parse_json(body)))
 
     # --- X Account Activity ---------------------------------------------------------------
 
@@ -211,16 +225,9 @@ def build_webhook_router(
         summary="X Account Activity events (x-twitter-webhooks-signature)",
     )
     async def x_delivery(request: Request) -> WebhookResult:
-        if x_secret is None:
-            raise _disabled("x")
-        body = await request.body()
-        _verify(
-            "x",
-            lambda b, h: signatures.verify_x(x_secret, b, h),
-            body,
-            request.headers.get(X_SIGNATURE),
+        return await signed_json(
+            request, "x", x_secret, signatures.verify_x, X_SIGNATURE, map_x_delivery
         )
-        return await deliver("x", _map("x", map_x_delivery, _parse_json(body)))
 
     # --- Mastodon -------------------------------------------------------------------------
 
@@ -230,16 +237,14 @@ def build_webhook_router(
         summary="Mastodon webhook events status.created / status.updated (X-Hub-Signature)",
     )
     async def mastodon_delivery(request: Request) -> WebhookResult:
-        if mastodon_secret is None:
-            raise _disabled("mastodon")
-        body = await request.body()
-        _verify(
+        return await signed_json(
+            request,
             "mastodon",
-            lambda b, h: signatures.verify_mastodon(mastodon_secret, b, h),
-            body,
-            request.headers.get(HUB_SIGNATURE),
+            mastodon_secret,
+            signatures.verify_mastodon,
+            HUB_SIGNATURE,
+            map_mastodon_event,
         )
-        return await deliver("mastodon", _map("mastodon", map_mastodon_event, _parse_json(body)))
 
     # --- WebSub ---------------------------------------------------------------------------
 

@@ -15,20 +15,17 @@ Status mapping is `sources.mastodon.status_to_mention` (shared with webhooks and
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 from pydantic import ValidationError
 
-from services.ingest.domain.batch import MentionSink, RejectedItem
+from services.ingest.domain.batch import RejectedItem
 from services.ingest.domain.normalise import MentionIn
 from services.ingest.sources.mastodon import status_to_mention
-from services.ingest.sources.polling import MastodonSource, Poller, PollOutcome, PollTiming
-from services.ingest.storage import CursorStore
+from services.ingest.sources.polling import HttpPoller, MastodonSource, PollOutcome
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -56,21 +53,8 @@ def map_statuses(
     return items, rejected
 
 
-class MastodonPoller(Poller[MastodonSource]):
+class MastodonPoller(HttpPoller[MastodonSource]):
     kind = "mastodon"
-
-    def __init__(
-        self,
-        source: MastodonSource,
-        cursors: CursorStore,
-        sink: MentionSink,
-        http: httpx.AsyncClient,
-        *,
-        timing: PollTiming | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(source, cursors, sink, timing=timing, rng=rng)
-        self.http = http
 
     async def _page(self, params: dict[str, str | int]) -> list[dict[str, Any]]:
         headers = {"Accept": "application/json"}

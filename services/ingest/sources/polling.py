@@ -599,6 +599,24 @@ class Poller(ABC, Generic[S]):
             log.warning("recording poll outcome failed", poll_source=self.key, error=repr(exc))
 
 
+class HttpPoller(Poller[S]):
+    """A poller that fetches over HTTP with the service's shared client."""
+
+    def __init__(
+        self,
+        source: S,
+        cursors: CursorStore,
+        sink: MentionSink,
+        http: httpx.AsyncClient,
+        *,
+        timing: PollTiming | None = None,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+    ) -> None:
+        super().__init__(source, cursors, sink, timing=timing, rng=rng, owner=owner)
+        self.http = http
+
+
 def build_pollers(
     sources: Sequence[PollSource],
     cursor_store: CursorStore,

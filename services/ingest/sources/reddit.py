@@ -8,17 +8,14 @@ creation time (kept beside its fullname) still tells where the previous poll sto
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from pydantic import ValidationError
 
-from services.ingest.domain.batch import MentionSink, RejectedItem
+from services.ingest.domain.batch import RejectedItem
 from services.ingest.domain.normalise import MentionIn
-from services.ingest.sources.polling import Poller, PollOutcome, PollTiming, RedditSource
-from services.ingest.storage import CursorStore
+from services.ingest.sources.polling import HttpPoller, PollOutcome, RedditSource
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,21 +62,8 @@ def thing_to_mention(thing: dict[str, Any]) -> MentionIn:
     )
 
 
-class RedditPoller(Poller[RedditSource]):
+class RedditPoller(HttpPoller[RedditSource]):
     kind = "reddit"
-
-    def __init__(
-        self,
-        source: RedditSource,
-        cursors: CursorStore,
-        sink: MentionSink,
-        http: httpx.AsyncClient,
-        *,
-        timing: PollTiming | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(source, cursors, sink, timing=timing, rng=rng)
-        self.http = http
 
     def listing(self) -> tuple[str, dict[str, str | int]]:
         """The listing URL and its fixed parameters (`raw_json=1`: text without HTML escapes)."""

@@ -13,20 +13,17 @@ import asyncio
 import calendar
 import hashlib
 import io
-import random
 import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import feedparser
-import httpx
 from pydantic import ValidationError
 
-from services.ingest.domain.batch import MentionSink, RejectedItem
+from services.ingest.domain.batch import RejectedItem
 from services.ingest.domain.normalise import MentionIn, html_to_text
-from services.ingest.sources.polling import Poller, PollOutcome, PollTiming, RssSource
-from services.ingest.storage import CursorStore
+from services.ingest.sources.polling import HttpPoller, PollOutcome, RssSource
 from shared import __version__
 from shared.events import utc_now
 from shared.logging import get_logger
@@ -142,21 +139,8 @@ class FeedParseError(Exception):
     """The body is not a feed at all (HTML error page, truncated XML without entries)."""
 
 
-class RssPoller(Poller[RssSource]):
+class RssPoller(HttpPoller[RssSource]):
     kind = "rss"
-
-    def __init__(
-        self,
-        source: RssSource,
-        cursors: CursorStore,
-        sink: MentionSink,
-        http: httpx.AsyncClient,
-        *,
-        timing: PollTiming | None = None,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(source, cursors, sink, timing=timing, rng=rng)
-        self.http = http
 
     async def _poll(self) -> PollOutcome:
         cursor = await self.cursors.load(self.key)
