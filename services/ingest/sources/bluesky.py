@@ -143,6 +143,10 @@ class _RecentIds:
                 self._ids.discard(self._order.popleft())
 
 
+class LeaseLostError(RuntimeError):
+    """Another replica holds this source now (this one was paused past its lease)."""
+
+
 class BlueskyPoller(Poller[BlueskySource]):
     """A Jetstream consumer; `poll_once` reads one micro-batch, `run` streams and reconnects."""
 
@@ -175,6 +179,9 @@ class BlueskyPoller(Poller[BlueskySource]):
         log.info("jetstream consumer started", poll_source=self.key)
         try:
             while True:
+                if not await self.hold_lease():  # another replica streams this source
+                    await asyncio.sleep(self.lease_ttl.total_seconds() / 4)
+                    continue
                 try:
                     with bound_ids(poll_source=self.key):
                         await self._session(once=False)
@@ -185,6 +192,7 @@ class BlueskyPoller(Poller[BlueskySource]):
                 await asyncio.sleep(self._backoff())
         finally:
             HEALTH.forget(self.kind, self.key)
+            await self.release_lease()
             log.info("jetstream consumer stopped", poll_source=self.key)
 
     async def _session(self, *, once: bool) -> PollOutcome:
@@ -248,6 +256,8 @@ class BlueskyPoller(Poller[BlueskySource]):
         if progressed and state.last_us is not None:
             await self.cursors.save(self.key, {"time_us": state.last_us})
             state.saved_us = state.last_us
+        if observe and not await self.hold_lease():
+            raise LeaseLostError(self.key)  # ends the session; another replica took over
         newest = datetime.fromtimestamp(state.last_us / 1e6, tz=UTC) if state.last_us else None
         outcome = PollOutcome(submitted=len(items), newest=newest)
         state.items = []

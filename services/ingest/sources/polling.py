@@ -419,6 +419,10 @@ class PollOutcome:
 S = TypeVar("S", bound=_SourceBase)
 
 
+#: Lease releases still running after their pollers stopped (kept so they are not collected).
+_RELEASING: set[asyncio.Task[None]] = set()
+
+
 class Poller(ABC, Generic[S]):
     """One source: `poll_once` fetches, submits, then advances the cursor; `run` loops forever.
 
@@ -447,6 +451,8 @@ class Poller(ABC, Generic[S]):
         self.failures = 0
         #: Monotonic time before which the server asked us not to come back.
         self._not_before = 0.0
+        #: Monotonic time at which the lease must be renewed (0: not held).
+        self._lease_renew_at = 0.0
         #: Who this replica is, for the per-source lease (see CursorStore.hold_lease).
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -506,16 +512,41 @@ class Poller(ABC, Generic[S]):
         return timedelta(seconds=max(60.0, 2 * self.interval))
 
     async def hold_lease(self) -> bool:
-        """True while this replica is the one polling the source."""
+        """True while this replica is the one polling the source.
+
+        The lease is renewed in the database only once half of it has run out, so a fast
+        poller does not write on every loop.
+        """
+        now = time.monotonic()
+        if now < self._lease_renew_at:
+            return True
         try:
-            return await self.cursors.hold_lease(self.key, self.owner, self.lease_ttl)
+            held = await self.cursors.hold_lease(self.key, self.owner, self.lease_ttl)
         except Exception as exc:  # database unreachable: do not poll blind, try again later
             log.warning("cannot check the poll lease", poll_source=self.key, error=repr(exc))
-            return False
+            held = False
+        ttl = self.lease_ttl.total_seconds()
+        self._lease_renew_at = now + ttl / 2 if held else 0.0
+        return held
 
     async def release_lease(self) -> None:
-        with contextlib.suppress(Exception):  # best effort at shutdown; the lease expires anyway
-            await asyncio.shield(self.cursors.release_lease(self.key, self.owner))
+        """Give the source up (at shutdown) from its own bounded task.
+
+        This runs while the poll task is being cancelled, possibly in the middle of a database
+        call; the release must neither wait on that nor be cancelled with it. If it does not
+        happen, the lease simply runs out.
+        """
+        if not self._lease_renew_at:
+            return
+        self._lease_renew_at = 0.0
+
+        async def release() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.cursors.release_lease(self.key, self.owner), 5)
+
+        task = asyncio.get_running_loop().create_task(release())
+        _RELEASING.add(task)
+        task.add_done_callback(_RELEASING.discard)
 
     # -- shared helpers for subclasses --
 
