@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from shared.errors import validation_summary
 from shared.logging import get_logger
 from shared.metrics import CONSUMER_RETRIES, DLQ_MESSAGES
 from shared.topics import DLQ_SUFFIX
@@ -46,10 +47,7 @@ class PermanentError(Exception):
 def reason_of(exc: BaseException) -> tuple[str, str]:
     """A bounded reason label for metrics and a readable text for the `x-error` header."""
     if isinstance(exc, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<value>'}: {err['msg']}"
-            for err in exc.errors(include_url=False)[:20]
-        )
+        problems = validation_summary(exc)
         return "invalid_event", f"{exc.error_count()} validation error(s): {problems}"
     if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
         return "invalid_json", f"not UTF-8 JSON: {exc}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 
 class ApiError(Exception):
     """Raise from an endpoint to answer with the contract's error body."""
@@ -25,6 +27,14 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         return error_body(self.code, self.message, self.details)
+
+
+def validation_summary(exc: ValidationError, limit: int = 20) -> str:
+    """`field.path: message; ...` for the first `limit` problems (readable, no input values)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in err['loc']) or 'value'}: {err['msg']}"
+        for err in exc.errors(include_url=False)[:limit]
+    )
 
 
 def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:

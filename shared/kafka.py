@@ -29,7 +29,7 @@ from shared.dlq import DeadLetterMiddleware, decode_batch
 from shared.events import Event
 from shared.metrics import EVENT_AGE, EVENTS_PUBLISHED, registry
 from shared.settings import Settings
-from shared.topics import consumer_group, topic_name
+from shared.topics import consumer_group, ensure_topics, topic_name
 from shared.tracing import child_traceparent, current_traceparent
 
 CONTENT_TYPE_JSON = "application/json"
@@ -110,6 +110,16 @@ def client_options(settings: Settings, client_id: str) -> dict[str, Any]:
 def admin_client(settings: Settings) -> AIOKafkaAdminClient:
     """An admin client with the same connection settings as the broker (for topic creation)."""
     return AIOKafkaAdminClient(**client_options(settings, "admin"))
+
+
+async def create_missing_topics(settings: Settings) -> list[str]:
+    """Connect an admin client, create the registry's missing topics, disconnect."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        return await ensure_topics(settings, admin)
+    finally:
+        await admin.close()
 
 
 class BatchProducer:

@@ -20,12 +20,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_delay, wait_exponential
 
 from shared import __version__
-from shared.kafka import admin_client, build_broker
+from shared.kafka import build_broker, create_missing_topics
 from shared.logging import get_logger
 from shared.metrics import BUILD_INFO, DEPENDENCY_UP
 from shared.mongo import Document, create_mongo_client, ensure_indexes, ping, service_database
 from shared.settings import ServiceName, Settings
-from shared.topics import TopicCreationError, ensure_topics
+from shared.topics import TopicCreationError
 
 log = get_logger(__name__)
 
@@ -82,12 +82,7 @@ class ServiceRuntime:
                 await ping(self.mongo)
                 await ensure_indexes(self.db, self.indexes)
                 if self.settings.create_topics:
-                    admin = admin_client(self.settings)
-                    await admin.start()
-                    try:
-                        await ensure_topics(self.settings, admin)
-                    finally:
-                        await admin.close()
+                    await create_missing_topics(self.settings)
         pending = list(self._on_start)
         async for attempt in retrying:
             with attempt:

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from shared.kafka import admin_client
+from shared.kafka import create_missing_topics
 from shared.local.demo_feed import DemoFeed
 from shared.local.servers import (
     ManagedProcess,
@@ -34,7 +34,6 @@ from shared.local.servers import (
     port_open,
 )
 from shared.settings import SERVICE_NAMES, Settings
-from shared.topics import ensure_topics
 
 HOST = "127.0.0.1"
 STATE_FILE = "state.json"
@@ -191,7 +190,8 @@ class Supervisor:
         self._step(
             "servers up", kafka=f"{HOST}:{config.kafka_port}", mongodb=env["SMM_MONGODB_URI"]
         )
-        asyncio.run(self._create_topics())
+        assert self.settings is not None
+        asyncio.run(create_missing_topics(self.settings))
         for name in SERVICE_NAMES:
             self.services[name] = self._service_process(name, env)
             self.services[name].start()
@@ -201,15 +201,6 @@ class Supervisor:
                 ingest_url=self._url("ingest"), token=self.token, rate=config.demo_rate
             )
             self.demo.start()
-
-    async def _create_topics(self) -> None:
-        assert self.settings is not None
-        admin = admin_client(self.settings)
-        await admin.start()
-        try:
-            await ensure_topics(self.settings, admin)
-        finally:
-            await admin.close()
 
     def _service_process(self, name: str, env: dict[str, str]) -> ManagedProcess:
         port = Settings().port_of(name)  # type: ignore[arg-type]

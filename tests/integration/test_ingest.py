@@ -22,10 +22,10 @@ from fastapi import FastAPI
 from services.ingest.app import build_app
 from services.ingest.importer import Importer
 from shared.events import Mention, PostEvent
-from shared.kafka import admin_client
+from shared.kafka import create_missing_topics
 from shared.local.servers import free_port, kafka_process
 from shared.settings import Settings
-from shared.topics import ENGAGEMENT, MENTIONS_RAW, POSTS_EVENTS, ensure_topics, topic_name
+from shared.topics import ENGAGEMENT, MENTIONS_RAW, POSTS_EVENTS, topic_name
 from tests.integration.helpers import consume, eventually, produce, running
 
 pytestmark = pytest.mark.integration
@@ -189,10 +189,7 @@ async def test_broker_down_answers_503_and_retry_emits_everything(
             broker = kafka_process("127.0.0.1", port, tmp_path / "kafka-2.log")
             broker.start()
             broker.wait_port(30)
-            admin = admin_client(own)
-            await admin.start()
-            await ensure_topics(own, admin)  # memory storage: the new broker starts empty
-            await admin.close()
+            await create_missing_topics(own)  # memory storage: the new broker starts empty
             retried = await eventually(
                 lambda: client.post("/v1/mentions", json=batch),
                 lambda response: response.status_code == 202,

@@ -9,6 +9,7 @@ from typing import Protocol
 from pydantic import BaseModel, ValidationError
 
 from services.ingest.domain.normalise import MentionIn
+from shared.errors import validation_summary
 from shared.events import MentionSource
 
 
@@ -54,10 +55,7 @@ class Mapped:
 def reason_of(exc: Exception) -> str:
     """A short, readable reason for a per-item reject (never the item's content)."""
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(part) for part in err['loc']) or 'item'}: {err['msg']}"
-            for err in exc.errors(include_url=False)[:5]
-        )
+        return validation_summary(exc, limit=5)
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return str(exc) or type(exc).__name__
