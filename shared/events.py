@@ -127,10 +127,9 @@ def mention_id_of(platform: str, native_id: str) -> str:
     return f"{platform}:{native_id}"
 
 
-class Mention(Event):
-    """A post on the web that speaks about one or more tracked brands."""
+class MentionContent(Model):
+    """What a source says about a post; ingest adds the rest to make it a Mention."""
 
-    mention_id: Identifier
     platform: Platform
     native_id: Identifier
     url: HttpUrlText | None = None
@@ -138,11 +137,17 @@ class Mention(Event):
     lang: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
     author: Author
     created_at: UtcDatetime
+    in_reply_to: Identifier | None = None
+    metrics: MentionMetrics = Field(default_factory=MentionMetrics)
+
+
+class Mention(MentionContent, Event):
+    """A post on the web that speaks about one or more tracked brands."""
+
+    mention_id: Identifier
     ingested_at: UtcDatetime
     source: MentionSource
     tracker_ids: list[Identifier] = Field(default_factory=list, max_length=1_000)
-    in_reply_to: Identifier | None = None
-    metrics: MentionMetrics = Field(default_factory=MentionMetrics)
 
     @model_validator(mode="after")
     def _id_matches_platform_and_native_id(self) -> Self:

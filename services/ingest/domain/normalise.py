@@ -6,23 +6,10 @@ import re
 import unicodedata
 import warnings
 from datetime import datetime
-from typing import Annotated
 
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
-from pydantic import Field, StringConstraints
 
-from shared.events import (
-    Author,
-    HttpUrlText,
-    Identifier,
-    Mention,
-    MentionMetrics,
-    MentionSource,
-    Model,
-    Platform,
-    UtcDatetime,
-    mention_id_of,
-)
+from shared.events import Mention, MentionContent, MentionSource, mention_id_of
 
 _BLOCK_TAGS = ("p", "br", "div", "li", "blockquote", "h1", "h2", "h3", "h4", "tr")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -33,18 +20,8 @@ _ANY_SPACE = re.compile(r"[^\S\u2029]+")
 _LOOKS_LIKE_HTML = re.compile(r"<\s*/?\s*[a-zA-Z][^>]*>|&[a-zA-Z#0-9]+;")
 
 
-class MentionIn(Model):
-    """A mention as a source delivers it: the Mention without the fields the service fills."""
-
-    platform: Platform
-    native_id: Identifier
-    url: HttpUrlText | None = None
-    text: Annotated[str, StringConstraints(max_length=40_000)]
-    lang: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] | None = None
-    author: Author
-    created_at: UtcDatetime
-    in_reply_to: Identifier | None = None
-    metrics: MentionMetrics = Field(default_factory=MentionMetrics)
+#: A mention as a source delivers it: the Mention without the fields the service fills.
+MentionIn = MentionContent
 
 
 def html_to_text(markup: str) -> str:
