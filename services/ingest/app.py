@@ -22,9 +22,7 @@ from shared.settings import Settings
 
 def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> FastAPI:
     """The ingest app; `http` (for pollers, webhooks' hubs, engagement) is built if not given."""
-    runtime = ServiceRuntime(
-        name="ingest", settings=settings, indexes=storage.indexes(settings.ingest_dedup_days)
-    )
+    runtime = ServiceRuntime(name="ingest", settings=settings, indexes=storage.indexes())
     client = http or httpx.AsyncClient(
         timeout=httpx.Timeout(20.0, connect=10.0),
         headers={"User-Agent": f"smm-ingest/{__version__} (social listening)"},
@@ -35,9 +33,10 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
 
     tracker_store = storage.TrackerStore(runtime.db)
     trackers = TrackerRegistry(tracker_store)
+    seen = storage.SeenStore(runtime.db, dedup_days=settings.ingest_dedup_days)
     intake = Intake(
         trackers=trackers,
-        seen=storage.SeenStore(runtime.db),
+        seen=seen,
         publisher=out.raw_mentions,
         detector=LanguageDetector(settings.languages),
         publish_timeout=settings.publish_timeout_seconds,
@@ -45,6 +44,7 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
     runtime.on_start(lambda: trackers.refresh(force=True))
     runtime.on_stop(intake.drain)
     runtime.add_background_task("tracker-refresh", trackers.keep_fresh)
+    runtime.add_background_task("dedup-housekeeping", seen.keep_tidy)
 
     engagement = EngagementTracker(
         schedule=storage.EngagementSchedule(runtime.db),

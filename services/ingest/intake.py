@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge
 from services.ingest.domain.batch import IntakeResult, RejectedItem
 from services.ingest.domain.matcher import Matcher, TrackerRule
 from services.ingest.domain.normalise import MentionIn, normalise_text, to_mention
-from services.ingest.storage import SeenStore, TrackerStore
+from services.ingest.storage import Claim, SeenStore, TrackerStore
 from shared.events import Mention, MentionSource, mention_id_of, utc_now
 from shared.kafka import EventPublisher
 from shared.language import LanguageDetector
@@ -96,29 +96,25 @@ class Intake:
         self.publisher = publisher
         self.detector = detector
         self.publish_timeout = publish_timeout
-        self._marking: set[asyncio.Task[None]] = set()
+        self._confirming: set[asyncio.Task[None]] = set()
 
-    def _mark_emitted_later(self, mention_ids: list[str]) -> None:
-        """Record the ids as emitted after answering: Kafka has them already, and a lost
-        record can only cost a duplicate (the claim goes stale), never a mention."""
-        if not mention_ids:
-            return
-        task = asyncio.create_task(self._mark_emitted(mention_ids))
-        self._marking.add(task)
-        task.add_done_callback(self._marking.discard)
+    def _confirm_later(self, claim: Claim) -> None:
+        """Confirm the batch after answering: Kafka has it already, and a lost confirmation
+        can only cost a duplicate (the batch is released as abandoned), never a mention."""
+        task = asyncio.create_task(self._confirm(claim))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
 
-    async def _mark_emitted(self, mention_ids: list[str]) -> None:
+    async def _confirm(self, claim: Claim) -> None:
         try:
-            await self.seen.mark_emitted(mention_ids)
+            await self.seen.confirm(claim)
         except Exception as exc:  # logged, and harmless beyond a possible later duplicate
-            log.warning(
-                "recording emitted mentions failed", error=repr(exc), count=len(mention_ids)
-            )
+            log.warning("confirming a batch failed", error=repr(exc), batch_id=claim.batch_id)
 
     async def drain(self) -> None:
-        """At shutdown: wait for the emitted-records still being written."""
-        if self._marking:
-            await asyncio.gather(*self._marking, return_exceptions=True)
+        """At shutdown: wait for the confirmations still being written."""
+        if self._confirming:
+            await asyncio.gather(*self._confirming, return_exceptions=True)
 
     async def submit(
         self,
@@ -128,8 +124,8 @@ class Intake:
     ) -> IntakeResult:
         """Emit the new, matched mentions of `items`; count the rest.
 
-        Raises PublishFailedError when Kafka does not acknowledge: nothing of this batch is
-        then marked as seen, so the retried batch is emitted in full.
+        Raises PublishFailedError when Kafka does not acknowledge: the batch's claims are
+        then released, so the retried batch is emitted in full.
         """
         now = utc_now()
         result = IntakeResult(rejected=list(rejected))
@@ -149,19 +145,20 @@ class Intake:
             candidates[mention_id] = to_mention(
                 item, source=source, ingested_at=now, tracker_ids=tracker_ids, text=text, lang=lang
             )
-        owned = await self.seen.claim(list(candidates))
-        result.duplicates += len(candidates) - len(owned)
-        fresh = [mention for mention_id, mention in candidates.items() if mention_id in owned]
+        claim = await self.seen.claim(list(candidates))
+        result.duplicates += len(candidates) - len(claim.owned)
+        fresh = [mention for mention_id, mention in candidates.items() if mention_id in claim.owned]
         try:
             await asyncio.wait_for(
                 self.publisher.publish_many(fresh, key=_mention_key),
                 timeout=self.publish_timeout,
             )
         except Exception as exc:  # any failure to get acks: give the claims back and refuse
-            await self.seen.release([m.mention_id for m in fresh])
+            await self.seen.release(claim)
             log.error("publishing mentions failed", error=repr(exc), count=len(fresh))
             raise PublishFailedError("Kafka did not acknowledge the mentions") from exc
-        self._mark_emitted_later([m.mention_id for m in fresh])
+        if claim.owned:
+            self._confirm_later(claim)
         result.accepted = len(fresh)
         result.mention_ids = [m.mention_id for m in fresh]
         for outcome, count in (

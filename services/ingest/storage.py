@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -14,25 +18,22 @@ from shared.events import utc_now
 from shared.mongo import Document
 
 TRACKERS = "ingest_trackers"
-SEEN = "ingest_seen"
-CLAIMS = "ingest_claims"
+CLAIMS_PREFIX = "ingest_claims_"
+PENDING = "ingest_pending_batches"
 CURSORS = "ingest_cursors"
 WEBSUB = "ingest_websub_subscriptions"
 ENGAGEMENT = "ingest_engagement_schedule"
 
-#: A claim on a mention that was never confirmed as emitted is taken over after this long.
+#: A batch still pending after this long was abandoned by a replica that died mid-batch.
 CLAIM_LEASE = timedelta(seconds=30)
+_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def indexes(dedup_days: int) -> dict[str, list[IndexModel]]:
-    """Collection → indexes; the de-duplication memory expires after `dedup_days`."""
-    keep = int(timedelta(days=dedup_days).total_seconds())
+def indexes() -> dict[str, list[IndexModel]]:
+    """Collection → indexes (claim collections have none beyond `_id`: see SeenStore)."""
     return {
         TRACKERS: [IndexModel([("group", ASCENDING)], name="group")],
-        SEEN: [IndexModel([("at", ASCENDING)], name="seen_ttl", expireAfterSeconds=keep)],
-        CLAIMS: [
-            IndexModel([("claimed_at", ASCENDING)], name="claim_ttl", expireAfterSeconds=keep)
-        ],
+        PENDING: [IndexModel([("at", ASCENDING)], name="age")],
         CURSORS: [],
         WEBSUB: [IndexModel([("lease_expires_at", ASCENDING)], name="lease")],
         ENGAGEMENT: [
@@ -84,61 +85,110 @@ class TrackerStore:
         return await self.count(), latest["updated_at"] if latest else None
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The ids one intake batch owns, and where that ownership is written down."""
+
+    batch_id: str
+    period: str
+    owned: frozenset[str]
+
+
 class SeenStore:
     """Which mention ids were emitted, shared by every ingest replica (de-duplication).
 
-    Insert-only, because inserts are what a MongoDB server does fastest: a replica first
-    *claims* ids (an insert into `ingest_claims`), publishes, then records them as emitted
-    (an insert into `ingest_seen`). A claim that never became "emitted" (crash, broker down)
-    goes stale after `CLAIM_LEASE`, and whoever sees the mention next emits it: nothing is
-    lost. The worst a crash can cause is one duplicate on Kafka, which consumers absorb.
+    Built for what a MongoDB server does cheapest, plain `_id` inserts with no secondary index:
+    - Claims live in one collection per *period* of `dedup_days` (`ingest_claims_<start>`). A
+      batch first looks for its ids in the previous period (a read that finds nothing for new
+      mentions), then inserts them into the current one; a duplicate key means "seen already".
+      Old periods are dropped whole instead of expiring document by document, so every id
+      stays known for at least `dedup_days`.
+    - Before claiming, the batch writes one *pending* record listing its ids, and deletes it
+      once Kafka acknowledged. A pending record older than the lease belongs to a replica
+      that died mid-batch: any replica then deletes those claims, so the source's retry is
+      emitted and nothing is lost. The worst case is one duplicate on Kafka, which consumers
+      absorb.
     """
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._claims = db[CLAIMS]
-        self._seen = db[SEEN]
+    def __init__(
+        self, db: AsyncDatabase[Document], dedup_days: int, lease: timedelta = CLAIM_LEASE
+    ) -> None:
+        self._db = db
+        self._period = timedelta(days=dedup_days)
+        self._lease = lease
+        self._pending = db[PENDING]
 
-    async def claim(self, mention_ids: Sequence[str]) -> set[str]:
-        """The ids this caller now owns and must emit; the others are duplicates."""
-        if not mention_ids:
-            return set()
+    def period_of(self, at: datetime) -> int:
+        return int((at - _EPOCH) / self._period)
+
+    def _claims(self, period: int) -> AsyncCollection[Document]:
+        start = _EPOCH + period * self._period
+        return self._db[f"{CLAIMS_PREFIX}{start:%Y%m%d}"]
+
+    async def claim(self, mention_ids: Sequence[str]) -> Claim:
+        """Claim the ids; the caller owns and must emit `Claim.owned`, the rest are duplicates."""
         now = utc_now()
-        owned = set(mention_ids) - await _insert_new(
-            self._claims, [{"_id": i, "claimed_at": now} for i in mention_ids]
+        period = self.period_of(now)
+        claims = self._claims(period)
+        batch_id = uuid.uuid4().hex
+        if not mention_ids:
+            return Claim(batch_id, claims.name, frozenset())
+        earlier = set(
+            await self._claims(period - 1).distinct("_id", {"_id": {"$in": list(mention_ids)}})
         )
-        taken = [i for i in mention_ids if i not in owned]
-        if taken:
-            owned |= await self._take_over_stale(taken, now)
-        return owned
-
-    async def _take_over_stale(self, mention_ids: Sequence[str], now: datetime) -> set[str]:
-        stale = await self._claims.distinct(
-            "_id", {"_id": {"$in": list(mention_ids)}, "claimed_at": {"$lt": now - CLAIM_LEASE}}
+        candidates = [i for i in mention_ids if i not in earlier]
+        if not candidates:
+            return Claim(batch_id, claims.name, frozenset())
+        await self._pending.insert_one(
+            {"_id": batch_id, "period": claims.name, "ids": candidates, "at": now}
         )
-        if not stale:
-            return set()
-        emitted = set(await self._seen.distinct("_id", {"_id": {"$in": stale}}))
-        won: set[str] = set()
-        for mention_id in stale:  # only claims abandoned by a crash or an outage
-            if mention_id in emitted:
-                continue
-            document = await self._claims.find_one_and_update(
-                {"_id": mention_id, "claimed_at": {"$lt": now - CLAIM_LEASE}},
-                {"$set": {"claimed_at": now}},
-            )
-            if document is not None:
-                won.add(mention_id)
-        return won
+        taken = await _insert_new(claims, [{"_id": i} for i in candidates])
+        owned = frozenset(candidates) - taken
+        if taken and owned:  # the pending record must name only what this batch owns
+            await self._pending.update_one({"_id": batch_id}, {"$set": {"ids": sorted(owned)}})
+        elif taken:
+            await self._pending.delete_one({"_id": batch_id})
+        return Claim(batch_id, claims.name, owned)
 
-    async def mark_emitted(self, mention_ids: Sequence[str]) -> None:
-        if mention_ids:
-            now = utc_now()
-            await _insert_new(self._seen, [{"_id": i, "at": now} for i in mention_ids])
+    async def confirm(self, claim: Claim) -> None:
+        """Kafka acknowledged the batch: its claims are now the record of what was emitted."""
+        await self._pending.delete_one({"_id": claim.batch_id})
 
-    async def release(self, mention_ids: Sequence[str]) -> None:
-        """Give up claims whose publishing failed, so a retry is not held back by the lease."""
-        if mention_ids:
-            await self._claims.delete_many({"_id": {"$in": list(mention_ids)}})
+    async def release(self, claim: Claim) -> None:
+        """Give up the claims of a batch whose publishing failed, so its retry is emitted."""
+        if claim.owned:
+            await self._db[claim.period].delete_many({"_id": {"$in": sorted(claim.owned)}})
+        await self._pending.delete_one({"_id": claim.batch_id})
+
+    async def recover_abandoned(self) -> int:
+        """Release batches left pending by a replica that died; returns how many."""
+        cutoff = utc_now() - self._lease
+        abandoned = await self._pending.find({"at": {"$lt": cutoff}}).to_list(None)
+        for batch in abandoned:
+            if batch["ids"]:
+                await self._db[batch["period"]].delete_many({"_id": {"$in": batch["ids"]}})
+            await self._pending.delete_one({"_id": batch["_id"]})
+        return len(abandoned)
+
+    async def drop_expired_periods(self) -> list[str]:
+        """Drop claim collections older than the previous period; returns their names."""
+        current = self.period_of(utc_now())
+        keep = {self._claims(current).name, self._claims(current - 1).name}
+        names = await self._db.list_collection_names()
+        expired = sorted(
+            n for n in names if n.startswith(CLAIMS_PREFIX) and n not in keep and n < min(keep)
+        )
+        for name in expired:
+            await self._db.drop_collection(name)
+        return expired
+
+    async def keep_tidy(self, interval: float | None = None) -> None:
+        """Background task: recover abandoned batches and drop expired periods."""
+        pause = interval if interval is not None else self._lease.total_seconds() / 2
+        while True:
+            await asyncio.sleep(pause)
+            await self.recover_abandoned()
+            await self.drop_expired_periods()
 
 
 async def _insert_new(collection: Any, documents: list[Document]) -> set[str]:
