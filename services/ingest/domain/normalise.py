@@ -56,8 +56,12 @@ def to_mention(
     text: str | None = None,
     lang: str | None = None,
 ) -> Mention:
-    """The contract's Mention; `text` and `lang` override the item's when already computed."""
-    return Mention(
+    """The contract's Mention; `text` and `lang` override the item's when already computed.
+
+    Built without re-validation (`model_construct`): every field comes from the validated
+    item or from ingest's own code, and validating twice was a tenth of ingest's CPU time.
+    """
+    return Mention.model_construct(
         mention_id=mention_id_of(item.platform, item.native_id),
         platform=item.platform,
         native_id=item.native_id,
