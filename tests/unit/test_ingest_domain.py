@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from services.ingest.domain.engagement import POLL_STEPS, next_poll_at
-from services.ingest.domain.normalise import html_to_text, normalise_text
+from services.ingest.domain.normalise import MentionIn, html_to_text, normalise_text, to_mention
 from services.ingest.domain.trackers import Tracker
 from services.ingest.importer import csv_row_to_item, read_rows
+from shared.events import Mention
 
 PUBLISHED = datetime(2026, 3, 29, 1, 0, tzinfo=UTC)  # the night clocks go forward in Berlin
 
@@ -31,6 +32,36 @@ def test_text_is_nfc_so_two_spellings_of_an_umlaut_are_equal() -> None:
     decomposed = unicodedata.normalize("NFD", "Röstwerk")
     assert decomposed != "Röstwerk"
     assert normalise_text(decomposed) == "Röstwerk"
+
+
+def test_the_unvalidated_mention_is_exactly_what_validation_would_build() -> None:
+    item = MentionIn.model_validate(
+        {
+            "platform": "mastodon",
+            "native_id": "109",
+            "url": "https://social.example/@kim/109",
+            "text": "<p>Röstwerk   liefert</p><p>wieder pünktlich</p>",
+            "author": {"id": "kim", "followers": 12},
+            "created_at": "2026-11-20T10:00:00+01:00",
+            "metrics": {"likes": 3},
+        }
+    )
+    built = to_mention(
+        item,
+        source="webhook",
+        ingested_at=datetime(2026, 11, 20, 9, 5, tzinfo=UTC),
+        tracker_ids=["roestwerk"],
+        lang="de",
+    )
+    validated = Mention.model_validate(built.model_dump())
+    assert validated == built
+    assert Mention.model_validate_json(built.to_bytes()) == built
+    assert built.mention_id == "mastodon:109"
+    assert built.text == "Röstwerk liefert\nwieder pünktlich"
+    assert (
+        built.event_id
+        != to_mention(item, source="api", ingested_at=built.ingested_at, tracker_ids=[]).event_id
+    )
 
 
 def test_engagement_is_polled_often_first_then_rarely_until_the_window_ends() -> None:
