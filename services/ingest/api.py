@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import TypeAdapter, ValidationError
+import httpx
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.ingest.domain.batch import IntakeResult, RejectedItem, reason_of
 from services.ingest.domain.normalise import MentionIn
 from services.ingest.domain.trackers import INVALID_QUERY, Tracker, TrackerId
 from services.ingest.intake import Intake, PublishFailedError, TrackerRegistry
-from services.ingest.storage import TrackerStore
+from services.ingest.sources.websub import (
+    DEFAULT_LEASE_SECONDS,
+    WebSubError,
+    discover_hub,
+    subscribe,
+    unsubscribe,
+)
+from services.ingest.storage import TrackerStore, WebSubStore
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError
-from shared.events import MentionSource
+from shared.events import HttpUrlText, MentionSource
 from shared.logging import get_logger
 from shared.settings import Settings
 
@@ -26,6 +34,9 @@ _clean_batch = TypeAdapter(list[MentionIn])
 Reader = Annotated[Principal, Depends(require_scope("read"))]
 TrackerWriter = Annotated[Principal, Depends(require_scope("trackers:write"))]
 MentionWriter = Annotated[Principal, Depends(require_scope("mentions:write"))]
+SubscriptionId = Annotated[
+    str, Path(pattern=r"^[0-9a-f]{32}$", description="sha-256 prefix of the topic")
+]
 
 
 def _items_of(body: Any) -> list[Any]:
@@ -204,5 +215,123 @@ def build_router(
             raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
         await trackers.refresh()
         return Response(status_code=204)
+
+    return router
+
+
+class WebSubSubscriptionIn(BaseModel):
+    """A feed to receive by push: its URL (the WebSub topic) and, optionally, its hub."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    topic: HttpUrlText
+    hub: HttpUrlText | None = Field(
+        default=None, description="found from the feed's Link header or hub link when omitted"
+    )
+    lease_seconds: int = Field(default=DEFAULT_LEASE_SECONDS, ge=3600, le=90 * 24 * 3600)
+
+
+_PUBLIC_SUBSCRIPTION_FIELDS = (
+    "topic",
+    "hub",
+    "callback",
+    "intent",
+    "state",
+    "lease_seconds",
+    "lease_expires_at",
+    "verified_at",
+    "requested_at",
+    "last_error",
+    "denied_reason",
+)
+
+
+def _public_subscription(document: dict[str, Any]) -> dict[str, Any]:
+    """A subscription as the API shows it: never its secret."""
+    return {"id": document["_id"]} | {key: document.get(key) for key in _PUBLIC_SUBSCRIPTION_FIELDS}
+
+
+def build_websub_router(
+    settings: Settings, store: WebSubStore, http: httpx.AsyncClient
+) -> APIRouter:
+    """`/v1/websub/subscriptions`: feeds pushed to us by their hubs, managed over the API."""
+    router = APIRouter(prefix="/v1/websub/subscriptions", tags=["websub"])
+
+    def public_base_url() -> str:
+        if not settings.public_base_url:
+            raise ApiError(
+                409, "websub_disabled", "set SMM_PUBLIC_BASE_URL so hubs can reach ingest"
+            )
+        return settings.public_base_url
+
+    async def existing(subscription_id: str) -> dict[str, Any]:
+        document = await store.get(subscription_id)
+        if document is None:
+            raise ApiError(404, "not_found", f"no WebSub subscription '{subscription_id}'")
+        return document
+
+    @router.get("", summary="List WebSub subscriptions and their state")
+    async def list_subscriptions(principal: Reader) -> dict[str, Any]:
+        return {"subscriptions": [_public_subscription(d) for d in await store.all()]}
+
+    @router.get("/{subscription_id}", summary="One WebSub subscription")
+    async def get_subscription(
+        subscription_id: SubscriptionId, principal: Reader
+    ) -> dict[str, Any]:
+        return _public_subscription(await existing(subscription_id))
+
+    @router.post(
+        "",
+        status_code=202,
+        summary="Subscribe to a feed at its hub",
+        description=(
+            "Asks the hub to push the feed to `/webhooks/websub/{id}`. The hub confirms by "
+            "calling back, so `state` becomes `subscribed` a little later. Leases are renewed "
+            "automatically before they end. 502 when the hub or the feed cannot be reached."
+        ),
+    )
+    async def create_subscription(
+        body: WebSubSubscriptionIn, principal: TrackerWriter
+    ) -> dict[str, Any]:
+        base = public_base_url()
+        try:
+            hub = body.hub or await discover_hub(http, body.topic)
+            subscription_id = await subscribe(
+                http,
+                store,
+                hub_url=hub,
+                topic=body.topic,
+                public_base_url=base,
+                lease_seconds=body.lease_seconds,
+            )
+        except WebSubError as exc:
+            raise ApiError(502, "hub_failed", str(exc)) from exc
+        log.info(
+            "websub subscription requested", subscription_id=subscription_id, actor=principal.id
+        )
+        return _public_subscription(await existing(subscription_id))
+
+    @router.delete(
+        "/{subscription_id}",
+        status_code=202,
+        summary="Unsubscribe: the hub stops pushing once it verifies the request",
+    )
+    async def delete_subscription(
+        subscription_id: SubscriptionId, principal: TrackerWriter
+    ) -> dict[str, Any]:
+        base = public_base_url()
+        document = await existing(subscription_id)
+        try:
+            await unsubscribe(
+                http,
+                store,
+                hub_url=document["hub"],
+                topic=document["topic"],
+                public_base_url=base,
+                subscription_id=subscription_id,
+            )
+        except WebSubError as exc:
+            raise ApiError(502, "hub_failed", str(exc)) from exc
+        return _public_subscription(await existing(subscription_id))
 
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -12,12 +13,16 @@ from services.ingest.engagement import EngagementTracker
 from services.ingest.intake import Intake, TrackerRegistry
 from services.ingest.sources.engagement import EngagementFetcher
 from services.ingest.sources.polling import build_pollers, parse_poll_sources
+from services.ingest.sources.websub import renew_expiring
 from services.ingest.webhooks import build_webhook_router
 from shared import __version__
 from shared.http import create_http_app
 from shared.language import LanguageDetector
 from shared.service import ServiceRuntime
 from shared.settings import Settings
+
+#: How often WebSub leases are checked; each is renewed a day (or a tenth of it) before it ends.
+WEBSUB_RENEWAL_INTERVAL = 600.0
 
 
 def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> FastAPI:
@@ -61,11 +66,23 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
     ):
         runtime.add_background_task(f"poller:{poller.key}", poller.run)
 
+    websub = storage.WebSubStore(runtime.db)
+    if settings.public_base_url:
+        base_url = settings.public_base_url
+
+        async def renew_websub_leases() -> None:
+            while True:
+                await renew_expiring(client, websub, base_url)
+                await asyncio.sleep(WEBSUB_RENEWAL_INTERVAL)
+
+        runtime.add_background_task("websub-renewal", renew_websub_leases)
+
     return create_http_app(
         runtime,
         routers=[
             api.build_router(settings, intake, trackers, tracker_store),
-            build_webhook_router(settings, intake.submit, storage.WebSubStore(runtime.db), client),
+            build_webhook_router(settings, intake.submit, websub, client),
+            api.build_websub_router(settings, websub, client),
         ],
         description="Social listening: mentions in, matched and de-duplicated, out to Kafka.",
     )

@@ -283,7 +283,13 @@ class WebSubStore:
         return await self._subscriptions.find_one({"_id": subscription_id})
 
     async def all(self) -> list[Document]:
-        return await self._subscriptions.find({}).to_list(None)
+        return await self._subscriptions.find({}).sort("_id").to_list(None)
+
+    async def expiring(self, before: datetime) -> list[Document]:
+        """Verified subscriptions whose lease ends before `before` (candidates for renewal)."""
+        return await self._subscriptions.find(
+            {"state": "subscribed", "intent": "subscribe", "lease_expires_at": {"$lt": before}}
+        ).to_list(None)
 
 
 class EngagementSchedule:

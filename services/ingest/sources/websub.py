@@ -214,3 +214,56 @@ async def unsubscribe(
         lease_seconds=0,
         subscription_id=subscription_id,
     )
+
+
+async def discover_hub(http: httpx.AsyncClient, topic: str) -> str:
+    """The hub a feed names (§4): an HTTP `Link: <…>; rel="hub"` header, else a hub link in
+    the feed document itself (RSS `atom:link` or Atom `link`)."""
+    try:
+        response = await http.get(topic)
+    except httpx.HTTPError as exc:
+        raise WebSubError(f"feed {topic} unreachable: {type(exc).__name__}") from exc
+    if not response.is_success:
+        raise WebSubError(f"feed {topic} answered {response.status_code}")
+    header_hub = response.links.get("hub", {}).get("url")
+    if header_hub:
+        return str(header_hub)
+    parsed = parse_feed(response.content, response.headers.get("content-type"), topic)
+    for link in parsed.feed.get("links", []):
+        if link.get("rel") == "hub" and link.get("href"):
+            return str(link["href"])
+    raise WebSubError(f"feed {topic} names no WebSub hub; give the hub explicitly")
+
+
+async def renew_expiring(
+    http: httpx.AsyncClient,
+    store: WebSubStore,
+    public_base_url: str,
+    margin: timedelta = timedelta(days=1),
+) -> list[str]:
+    """Re-subscribe every subscription whose lease ends within `margin`, or within a tenth of
+    its lease when that is shorter, so hubs never stop pushing; the ids renewed. A hub that
+    fails is logged and asked again on the next round."""
+    now = utc_now()
+    renewed: list[str] = []
+    for subscription in await store.expiring(now + margin):
+        lease = subscription.get("lease_seconds") or DEFAULT_LEASE_SECONDS
+        if subscription["lease_expires_at"] - now > min(margin, timedelta(seconds=lease / 10)):
+            continue  # a short lease is renewed near its end, not on every round
+        try:
+            await subscribe(
+                http,
+                store,
+                hub_url=subscription["hub"],
+                topic=subscription["topic"],
+                public_base_url=public_base_url,
+                lease_seconds=lease,
+                subscription_id=subscription["_id"],
+            )
+        except WebSubError as exc:
+            log.warning(
+                "websub renewal failed", subscription_id=subscription["_id"], error=str(exc)
+            )
+            continue
+        renewed.append(subscription["_id"])
+    return renewed
