@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     x_consumer_secret: SecretStr | None = None
     #: Mastodon webhooks: the secret shown when the webhook was created (X-Hub-Signature).
     mastodon_webhook_secret: SecretStr | None = None
+    #: Reddit app (https://www.reddit.com/prefs/apps) for application-only OAuth polling.
+    reddit_client_id: str | None = None
+    reddit_client_secret: SecretStr | None = None
     #: Public base URL of ingest, for WebSub callbacks (e.g. https://smm.example.com/ingest).
     public_base_url: str | None = None
     #: Poll sources as JSON list, e.g. [{"kind": "rss", "url": "https://…/feed"}] (see docs).

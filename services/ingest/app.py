@@ -13,6 +13,7 @@ from services.ingest.engagement import EngagementTracker
 from services.ingest.intake import Intake, TrackerRegistry
 from services.ingest.sources.engagement import EngagementFetcher
 from services.ingest.sources.polling import build_pollers, parse_poll_sources
+from services.ingest.sources.reddit import RedditApp
 from services.ingest.sources.websub import renew_expiring
 from services.ingest.webhooks import build_webhook_router
 from shared import __version__
@@ -61,8 +62,17 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
     runtime.add_background_task("engagement-poller", engagement.run)
 
     cursors = storage.CursorStore(runtime.db)
+    reddit_app = None
+    if settings.reddit_client_id and settings.reddit_client_secret:
+        reddit_app = RedditApp(
+            settings.reddit_client_id, settings.reddit_client_secret.get_secret_value()
+        )
     for poller in build_pollers(
-        parse_poll_sources(settings.poll_sources), cursors, intake.submit, client
+        parse_poll_sources(settings.poll_sources),
+        cursors,
+        intake.submit,
+        client,
+        reddit_app=reddit_app,
     ):
         runtime.add_background_task(f"poller:{poller.key}", poller.run)
 

@@ -10,6 +10,7 @@ under test here, not the intake.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import inspect
 import itertools
@@ -43,12 +44,13 @@ from services.ingest.sources.mastodon_poller import MastodonPoller
 from services.ingest.sources.polling import (
     BlueskySource,
     MastodonSource,
+    PollHttpError,
     PollTiming,
     RedditSource,
     RssSource,
     build_pollers,
 )
-from services.ingest.sources.reddit import RedditPoller
+from services.ingest.sources.reddit import RedditApp, RedditPoller
 from services.ingest.sources.rss import RssPoller
 from services.ingest.storage import CursorStore
 from shared.events import MentionSource
@@ -234,6 +236,8 @@ class Upstream:
         self.statuses: list[dict[str, Any]] = []  # oldest first
         self.reddit: list[dict[str, Any]] = []  # oldest first
         self.reddit_headers_once: dict[str, str] = {}
+        self.reddit_token: str | None = None  # when set, listings need this bearer token
+        self.reddit_grants: list[dict[str, str]] = []
 
     def app(self) -> Starlette:
         return Starlette(
@@ -243,6 +247,7 @@ class Upstream:
                 Route("/api/v1/timelines/tag/{tag}", self._wrap(self.tag_timeline)),
                 Route("/api/v2/search", self._wrap(self.search)),
                 Route("/r/{sub}/new.json", self._wrap(self.reddit_new)),
+                Route("/api/v1/access_token", self._wrap(self.reddit_grant), methods=["POST"]),
             ]
         )
 
@@ -383,8 +388,27 @@ class Upstream:
 
     # Reddit
 
+    async def reddit_grant(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        credentials = base64.b64decode(
+            request.headers.get("authorization", "Basic ").removeprefix("Basic ")
+        ).decode()
+        self.reddit_grants.append(
+            {"credentials": credentials, **{k: str(v) for k, v in form.items()}}
+        )
+        if credentials != "app-id:app-secret" or form.get("grant_type") != "client_credentials":
+            return JSONResponse({"error": "invalid_grant"}, status_code=401)
+        self.reddit_token = f"token-{len(self.reddit_grants)}"
+        return JSONResponse(
+            {"access_token": self.reddit_token, "token_type": "bearer", "expires_in": 86400}
+        )
+
     async def reddit_new(self, request: Request) -> Response:
         sub = request.path_params["sub"]
+        if self.reddit_token and request.headers.get("authorization") != (
+            f"bearer {self.reddit_token}"
+        ):
+            return JSONResponse({"message": "Unauthorized", "error": 401}, status_code=401)
         newest_first = [p for p in reversed(self.reddit) if p["data"]["subreddit"] == sub]
         limit = min(int(request.query_params.get("limit", 25)), 100)
         after = request.query_params.get("after")
@@ -698,6 +722,40 @@ async def test_reddit_pages_with_after_to_the_cursor_and_resumes(
     ids = sink.ids()
     assert len(ids) == len(set(ids)) == 332
     assert (await cursors.load(poller.key))["newest"] == upstream.reddit[-1]["data"]["name"]
+
+
+async def test_reddit_with_an_app_uses_oauth_and_renews_a_revoked_token(
+    upstream: Upstream, cursors: CursorStore, sink: RecordingSink, http: httpx.AsyncClient
+) -> None:
+    upstream.reddit = [_reddit_post(n) for n in range(1, 4)]
+    upstream.reddit_token = "not-issued-yet"  # anonymous requests are refused from the start
+    source = RedditSource(
+        subreddit="de",
+        user_agent=UA,
+        base_url="https://www.reddit.invalid",
+        oauth_base_url=upstream.base,
+        token_url=f"{upstream.base}/api/v1/access_token",
+    )
+    poller = RedditPoller(source, cursors, sink, http, app=RedditApp("app-id", "app-secret"))
+    assert await poller.poll_once() == 3
+    assert upstream.reddit_grants == [
+        {"credentials": "app-id:app-secret", "grant_type": "client_credentials"}
+    ]
+    upstream.reddit += [_reddit_post(4)]
+    assert await poller.poll_once() == 1  # the token is reused while valid
+    assert len(upstream.reddit_grants) == 1
+
+    upstream.reddit_token = "revoked-elsewhere"
+    upstream.reddit += [_reddit_post(5)]
+    with pytest.raises(PollHttpError):
+        await poller.poll_once()
+    assert await poller.poll_once() == 1  # a new token; the cursor held the new post back
+    assert len(upstream.reddit_grants) == 2
+    assert len(set(sink.ids())) == len(sink.ids()) == 5
+
+    refused = RedditPoller(source, cursors, sink, http, app=RedditApp("app-id", "wrong"))
+    with pytest.raises(PollHttpError, match="token request refused"):
+        await refused.poll_once()
 
 
 # --- the loop: rate limits, quota, backoff -------------------------------------------------

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +45,9 @@ from services.ingest.storage import CursorStore
 from shared.events import HttpUrlText, utc_now
 from shared.logging import bound_ids, get_logger
 from shared.metrics import registry
+
+if TYPE_CHECKING:  # the concrete pollers import this module
+    from services.ingest.sources.reddit import RedditApp
 
 log = get_logger(__name__)
 
@@ -197,6 +200,9 @@ class RedditSource(_SourceBase):
     interval_seconds: float = Field(default=120.0, gt=0)
     max_pages: int = Field(default=5, ge=1, le=50)
     base_url: HttpUrlText = "https://www.reddit.com"
+    #: Used instead of `base_url` when a Reddit app is configured (application-only OAuth).
+    oauth_base_url: HttpUrlText = "https://oauth.reddit.com"
+    token_url: HttpUrlText = "https://www.reddit.com/api/v1/access_token"  # noqa: S105 - a URL
 
     @field_validator("subreddit")
     @classmethod
@@ -208,7 +214,7 @@ class RedditSource(_SourceBase):
             raise ValueError("a subreddit name is 2-21 letters, digits or '_' (e.g. 'de')")
         return name
 
-    @field_validator("base_url")
+    @field_validator("base_url", "oauth_base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
@@ -655,6 +661,7 @@ def build_pollers(
     http_client: httpx.AsyncClient,
     *,
     timing: PollTiming | None = None,
+    reddit_app: RedditApp | None = None,
 ) -> list[Poller[Any]]:
     """One poller per configured source, sharing the HTTP client, cursor store and sink."""
     # Imported here: the concrete pollers import this module for their base class.
@@ -670,7 +677,9 @@ def build_pollers(
         elif isinstance(source, MastodonSource):
             pollers.append(MastodonPoller(source, cursor_store, sink, http_client, timing=timing))
         elif isinstance(source, RedditSource):
-            pollers.append(RedditPoller(source, cursor_store, sink, http_client, timing=timing))
+            pollers.append(
+                RedditPoller(source, cursor_store, sink, http_client, timing=timing, app=reddit_app)
+            )
         else:
             pollers.append(BlueskyPoller(source, cursor_store, sink, timing=timing))
     return pollers

@@ -4,18 +4,34 @@ Listings are newest-first and page backwards with `after`. A poll walks pages un
 the newest post of the previous poll (the cursor) and only then submits and moves the cursor,
 so an interrupted poll is simply repeated. If the cursor's post was deleted meanwhile, its
 creation time (kept beside its fullname) still tells where the previous poll stopped.
+
+With a Reddit app's credentials (`SMM_REDDIT_CLIENT_ID`/`_SECRET`) the poller uses
+application-only OAuth (client credentials grant) against `oauth.reddit.com`, which has a
+documented quota; without them it reads the public listings, which Reddit throttles hard.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from pydantic import ValidationError
 
-from services.ingest.domain.batch import RejectedItem
+from services.ingest.domain.batch import MentionSink, RejectedItem
 from services.ingest.domain.normalise import MentionIn
-from services.ingest.sources.polling import HttpPoller, PollOutcome, RedditSource
+from services.ingest.sources.polling import (
+    HttpPoller,
+    PollHttpError,
+    PollOutcome,
+    RateLimitedError,
+    RedditSource,
+    retry_after_delay,
+)
+from services.ingest.storage import CursorStore
+from shared.events import utc_now
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -62,12 +78,61 @@ def thing_to_mention(thing: dict[str, Any]) -> MentionIn:
     )
 
 
+@dataclass(frozen=True)
+class RedditApp:
+    """A Reddit app's credentials, for application-only OAuth."""
+
+    client_id: str
+    client_secret: str
+
+
 class RedditPoller(HttpPoller[RedditSource]):
     kind = "reddit"
 
+    def __init__(
+        self,
+        source: RedditSource,
+        cursors: CursorStore,
+        sink: MentionSink,
+        http: httpx.AsyncClient,
+        *,
+        app: RedditApp | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(source, cursors, sink, http, **options)
+        self.app = app
+        self._token: str | None = None
+        self._token_valid_until = 0.0
+
+    async def _authorization(self) -> dict[str, str]:
+        """The bearer header for OAuth (fetching a token when none is valid), else nothing."""
+        if self.app is None:
+            return {}
+        if self._token is None or time.monotonic() >= self._token_valid_until:
+            response = await self.http.post(
+                self.source.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(self.app.client_id, self.app.client_secret),
+                headers={"User-Agent": self.source.user_agent},
+            )
+            if response.status_code in (429, 503):
+                raise RateLimitedError(
+                    response.status_code, retry_after_delay(response.headers, utc_now())
+                )
+            if not response.is_success:
+                raise PollHttpError(
+                    response.status_code, self.source.token_url, "token request refused"
+                )
+            grant = response.json()
+            lifetime = float(grant.get("expires_in") or 3600)
+            self._token = str(grant["access_token"])
+            self._token_valid_until = time.monotonic() + max(lifetime - 60, lifetime / 2)
+        return {"Authorization": f"bearer {self._token}"}
+
     def listing(self) -> tuple[str, dict[str, str | int]]:
         """The listing URL and its fixed parameters (`raw_json=1`: text without HTML escapes)."""
-        base, sub, query = self.source.base_url, self.source.subreddit, self.source.query
+        base = self.source.oauth_base_url if self.app else self.source.base_url
+        sub, query = self.source.subreddit, self.source.query
         params: dict[str, str | int] = {"limit": PAGE_SIZE, "raw_json": 1}
         if query is None:
             return f"{base}/r/{sub}/{self.source.listing}.json", params
@@ -82,14 +147,24 @@ class RedditPoller(HttpPoller[RedditSource]):
         stop_name: str | None = cursor.get("newest")
         stop_time = float(cursor.get("newest_created_utc") or 0.0)
         url, params = self.listing()
-        headers = {"User-Agent": self.source.user_agent, "Accept": "application/json"}
+        headers = {
+            "User-Agent": self.source.user_agent,
+            "Accept": "application/json",
+            **await self._authorization(),
+        }
         collected: dict[str, dict[str, Any]] = {}
         reached = False
         after: str | None = None
         # Without a cursor: the newest page only, we do not backfill the history.
         for _ in range(self.source.max_pages if stop_name else 1):
             page_params = {**params, "after": after} if after else params
-            listing = (await self._get(self.http, url, params=page_params, headers=headers)).json()
+            try:
+                fetched = await self._get(self.http, url, params=page_params, headers=headers)
+            except PollHttpError as exc:
+                if exc.status == 401:
+                    self._token = None  # revoked or expired early: the next try gets a new one
+                raise
+            listing = fetched.json()
             data = listing.get("data") or {}
             for child in data.get("children") or []:
                 child_data = child.get("data") or {}
