@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     #: Meta (Facebook/Instagram) webhooks: app secret for X-Hub-Signature-256, verify token.
     meta_app_secret: SecretStr | None = None
     meta_verify_token: SecretStr | None = None
+    #: Instagram account access token: fetches the text of @mentions (Graph API lookups).
+    meta_access_token: SecretStr | None = None
+    meta_graph_url: str = Field(
+        default="https://graph.facebook.com/v21.0", pattern=r"^https?://\S+$"
+    )
     #: X Account Activity API: consumer secret for the CRC and the signature header.
     x_consumer_secret: SecretStr | None = None
     #: Mastodon webhooks: the secret shown when the webhook was created (X-Hub-Signature).

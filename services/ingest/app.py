@@ -12,6 +12,7 @@ from services.ingest import api, handlers, storage
 from services.ingest.engagement import EngagementTracker
 from services.ingest.intake import Intake, TrackerRegistry
 from services.ingest.sources.engagement import EngagementFetcher
+from services.ingest.sources.instagram import InstagramMentionResolver
 from services.ingest.sources.polling import build_pollers, parse_poll_sources
 from services.ingest.sources.reddit import RedditApp
 from services.ingest.sources.websub import renew_expiring
@@ -77,6 +78,17 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
         runtime.add_background_task(f"poller:{poller.key}", poller.run)
 
     websub = storage.WebSubStore(runtime.db)
+    lookups = None
+    if settings.meta_access_token:
+        lookups = storage.LookupQueue(runtime.db)
+        resolver = InstagramMentionResolver(
+            lookups,
+            client,
+            intake.submit,
+            settings.meta_access_token.get_secret_value(),
+            settings.meta_graph_url,
+        )
+        runtime.add_background_task("instagram-mention-lookups", resolver.run)
     if settings.public_base_url:
         base_url = settings.public_base_url
 
@@ -91,7 +103,7 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
         runtime,
         routers=[
             api.build_router(settings, intake, trackers, tracker_store),
-            build_webhook_router(settings, intake.submit, websub, client),
+            build_webhook_router(settings, intake.submit, websub, client, lookups),
             api.build_websub_router(settings, websub, client),
         ],
         description="Social listening: mentions in, matched and de-duplicated, out to Kafka.",

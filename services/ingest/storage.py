@@ -23,6 +23,7 @@ PENDING = "ingest_pending_batches"
 CURSORS = "ingest_cursors"
 WEBSUB = "ingest_websub_subscriptions"
 ENGAGEMENT = "ingest_engagement_schedule"
+LOOKUPS = "ingest_mention_lookups"
 
 #: A batch still pending after this long was abandoned by a replica that died mid-batch.
 CLAIM_LEASE = timedelta(seconds=30)
@@ -39,6 +40,7 @@ def indexes() -> dict[str, list[IndexModel]]:
         ENGAGEMENT: [
             IndexModel([("next_poll_at", ASCENDING), ("lease_until", ASCENDING)], name="due")
         ],
+        LOOKUPS: [IndexModel([("state", ASCENDING), ("next_try_at", ASCENDING)], name="due")],
     }
 
 
@@ -334,3 +336,61 @@ class EngagementSchedule:
     async def bulk_track(self, operations: Sequence[UpdateOne]) -> None:
         if operations:
             await self._posts.bulk_write(list(operations), ordered=False)
+
+
+class LookupQueue:
+    """Mentions announced without content, waiting for their text from the platform's API.
+
+    A lookup stays here until its mention was handed to the intake (then it is deleted) or
+    it failed for good (`state` = `failed` with the reason, for operators to see).
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._lookups = db[LOOKUPS]
+
+    async def enqueue(self, lookups: Sequence[dict[str, Any]]) -> int:
+        """Store new lookups (`_id` = the mention's native id); returns how many were new."""
+        if not lookups:
+            return 0
+        now = utc_now()
+        documents = [
+            {**lookup, "state": "pending", "attempts": 0, "next_try_at": now, "received_at": now}
+            for lookup in lookups
+        ]
+        return len(documents) - len(await _insert_new(self._lookups, documents))
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Document]:
+        """Due lookups, each leased to this replica so no two replicas fetch the same one."""
+        claimed: list[Document] = []
+        for _ in range(limit):
+            document = await self._lookups.find_one_and_update(
+                {"state": "pending", "next_try_at": {"$lte": now}},
+                {"$set": {"next_try_at": now + lease}},
+                sort=[("next_try_at", ASCENDING)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if document is None:
+                break
+            claimed.append(document)
+        return claimed
+
+    async def done(self, lookup_ids: Sequence[str]) -> None:
+        if lookup_ids:
+            await self._lookups.delete_many({"_id": {"$in": list(lookup_ids)}})
+
+    async def retry_later(
+        self, lookup_id: str, reason: str, at: datetime, *, count: bool = True
+    ) -> None:
+        await self._lookups.update_one(
+            {"_id": lookup_id},
+            {"$set": {"next_try_at": at, "last_error": reason}, "$inc": {"attempts": int(count)}},
+        )
+
+    async def fail(self, lookup_id: str, reason: str) -> None:
+        await self._lookups.update_one(
+            {"_id": lookup_id},
+            {"$set": {"state": "failed", "last_error": reason, "failed_at": utc_now()}},
+        )
+
+    async def failed(self, limit: int = 100) -> list[Document]:
+        return await self._lookups.find({"state": "failed"}).limit(limit).to_list(None)

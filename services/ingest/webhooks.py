@@ -24,11 +24,12 @@ from pydantic import BaseModel, SecretStr
 
 from services.ingest.domain.batch import BadPayloadError, Mapped, MentionSink, RejectedItem
 from services.ingest.sources import signatures
+from services.ingest.sources.instagram import documents_of
 from services.ingest.sources.mastodon import map_mastodon_event
 from services.ingest.sources.meta import map_meta_delivery
 from services.ingest.sources.websub import map_feed, verify_intent
 from services.ingest.sources.x import map_x_delivery
-from services.ingest.storage import WebSubStore
+from services.ingest.storage import LookupQueue, WebSubStore
 from shared.errors import ApiError
 from shared.logging import get_logger
 from shared.settings import Settings
@@ -52,6 +53,8 @@ class WebhookResult(BaseModel):
     unmatched: int
     ignored: int
     rejected: list[RejectedItem]
+    #: Mentions announced without text, queued for a platform API lookup (Instagram).
+    deferred: int = 0
 
 
 class CrcResponse(BaseModel):
@@ -96,10 +99,16 @@ def _echo(challenge: str) -> PlainTextResponse:
 
 
 def build_webhook_router(
-    settings: Settings, sink: MentionSink, websub: WebSubStore, http: httpx.AsyncClient
+    settings: Settings,
+    sink: MentionSink,
+    websub: WebSubStore,
+    http: httpx.AsyncClient,
+    lookups: LookupQueue | None = None,
 ) -> APIRouter:
     """The `/webhooks` routes. `http` is the client for hub requests (`websub.subscribe`);
-    the routes themselves make no outbound calls, so a slow hub never delays a delivery."""
+    the routes themselves make no outbound calls, so a slow hub never delays a delivery.
+    Mentions that need a platform lookup go to `lookups` (None: no token, so they are
+    rejected with that reason)."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     meta_secret = _configured(settings.meta_app_secret)
     meta_token = _configured(settings.meta_verify_token)
@@ -127,7 +136,34 @@ def build_webhook_router(
         )
         return await deliver(platform, _map(platform, mapper, _parse_json(body)))
 
+    async def defer(platform: str, mapped: Mapped) -> int:
+        """Queue the lookups (or reject them when no token can fetch them); how many queued."""
+        if not mapped.lookups:
+            return 0
+        if lookups is None:
+            mapped.rejected.extend(
+                RejectedItem(
+                    index=lookup.index,
+                    reason="mention without text: set SMM_META_ACCESS_TOKEN so ingest can "
+                    "fetch it with the Graph API",
+                )
+                for lookup in mapped.lookups
+            )
+            return 0
+        try:
+            await lookups.enqueue(documents_of(mapped.lookups))
+        except Exception as exc:  # the database is down: the platform must redeliver
+            log.error("queueing lookups failed", platform=platform, error=type(exc).__name__)
+            raise ApiError(
+                503,
+                "store_unavailable",
+                "the delivery could not be stored; redeliver it",
+                headers={"Retry-After": "5"},
+            ) from exc
+        return len(mapped.lookups)
+
     async def deliver(platform: str, mapped: Mapped) -> WebhookResult:
+        deferred = await defer(platform, mapped)
         if mapped.items or mapped.rejected:
             try:
                 outcome = await sink(mapped.items, "webhook", mapped.rejected)
@@ -160,6 +196,7 @@ def build_webhook_router(
             unmatched=unmatched,
             rejected=len(mapped.rejected),
             ignored=mapped.ignored,
+            deferred=deferred,
         )
         return WebhookResult(
             accepted=accepted,
@@ -167,6 +204,7 @@ def build_webhook_router(
             unmatched=unmatched,
             ignored=mapped.ignored,
             rejected=mapped.rejected,
+            deferred=deferred,
         )
 
     # --- Meta (Facebook Pages, Instagram) -------------------------------------------------

@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from services.ingest.domain.batch import BadPayloadError
+from services.ingest.sources.instagram import PermanentLookupError
+from services.ingest.sources.instagram import to_mention as graph_to_mention
 from services.ingest.sources.mastodon import map_mastodon_event
 from services.ingest.sources.meta import map_meta_delivery, unix_time
 from services.ingest.sources.websub import map_feed
@@ -177,7 +179,7 @@ INSTAGRAM_DELIVERY: dict[str, Any] = {
                         "text": "Wo kann man die Tasse kaufen? 😍",
                     },
                 },
-                {  # 1: a mention as Meta sends it: ids only, no text → rejected with reason
+                {  # 1: a mention as Meta sends it: ids only, no text → a Graph API lookup
                     "field": "mentions",
                     "value": {"media_id": "17887498072083520", "comment_id": "17894227972186120"},
                 },
@@ -206,8 +208,13 @@ def test_instagram_comments_and_mentions() -> None:
     assert comment.created_at == datetime(2024, 6, 10, 7, 10, tzinfo=UTC)  # entry time
     assert mention.native_id == "17887498072083999"
     assert mention.text == "Best latte in town @bohnenglueck"
-    assert [r.index for r in mapped.rejected] == [1]
-    assert "Graph API" in mapped.rejected[0].reason
+    assert mapped.rejected == []
+    (lookup,) = mapped.lookups
+    assert lookup.index == 1
+    assert lookup.native_id == "17887498072083520_17894227972186120"
+    assert lookup.account_id == "17841400000000001"  # the mentioned account: ours
+    assert (lookup.media_id, lookup.comment_id) == ("17887498072083520", "17894227972186120")
+    assert lookup.announced_at == datetime(2024, 6, 10, 7, 10, tzinfo=UTC)
     assert mapped.ignored == 1
 
 
@@ -496,3 +503,47 @@ def test_a_body_that_names_a_file_is_not_read_from_disk(tmp_path: Path) -> None:
     feed_file.write_bytes(ATOM)
     with pytest.raises(BadPayloadError):
         map_feed(str(feed_file).encode(), TOPIC)
+
+
+def test_graph_api_answers_become_the_announced_mentions() -> None:
+    announced = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    media_lookup = {
+        "_id": "1789",
+        "media_id": "1789",
+        "comment_id": None,
+        "announced_at": announced,
+    }
+    media = graph_to_mention(
+        media_lookup,
+        {
+            "caption": "Sonntagsfrühstück mit @bohnenglueck ☕",
+            "timestamp": "2026-11-20T08:55:12+0000",
+            "permalink": "https://www.instagram.com/p/Cx1/",
+            "username": "fruehstuecksliebe",
+            "like_count": 41,
+            "comments_count": 3,
+            "id": "1789",
+        },
+    )
+    assert media.native_id == "1789"
+    assert media.author.handle == "@fruehstuecksliebe"
+    assert media.created_at == datetime(2026, 11, 20, 8, 55, 12, tzinfo=UTC)
+    assert (media.metrics.likes, media.metrics.comments) == (41, 3)
+    assert media.in_reply_to is None
+
+    comment_lookup = {**media_lookup, "_id": "1789_555", "comment_id": "555"}
+    comment = graph_to_mention(
+        comment_lookup,
+        {
+            "text": "@bohnenglueck liefert ihr auch nach Graz?",
+            "username": "anna",
+            "id": "555",
+            "media": {"id": "1789", "permalink": "https://www.instagram.com/p/Cx1/"},
+        },
+    )
+    assert comment.text.startswith("@bohnenglueck liefert")
+    assert comment.in_reply_to == "1789"
+    assert comment.created_at == announced  # no timestamp: the notification's time
+    assert comment.url == "https://www.instagram.com/p/Cx1/"
+    with pytest.raises(PermanentLookupError):
+        graph_to_mention(comment_lookup, {"username": "anna", "id": "555"})

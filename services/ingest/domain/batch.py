@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -43,12 +44,28 @@ class BadPayloadError(ValueError):
     """The delivery as a whole has the wrong shape (answered 400, nothing is emitted)."""
 
 
+@dataclass(frozen=True)
+class MentionLookup:
+    """A mention announced without its content (an Instagram @mention carries only ids): its
+    text must be fetched with the platform's API before it can be matched and emitted."""
+
+    index: int
+    platform: str
+    native_id: str
+    account_id: str
+    media_id: str
+    comment_id: str | None
+    announced_at: datetime
+
+
 @dataclass
 class Mapped:
-    """What a webhook delivery holds: mentions, rejected items, and how many were ignored."""
+    """What a webhook delivery holds: mentions, mentions still to be looked up, rejected
+    items, and how many were ignored."""
 
     items: list[MentionIn] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
+    lookups: list[MentionLookup] = field(default_factory=list)
     ignored: int = 0
 
 

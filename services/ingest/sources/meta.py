@@ -10,12 +10,19 @@ account wrote (e.g. our replies) is ignored too: it is a post of ours, not a men
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from services.ingest.domain.batch import BadPayloadError, Mapped, RejectedItem, reason_of
+from services.ingest.domain.batch import (
+    BadPayloadError,
+    Mapped,
+    MentionLookup,
+    RejectedItem,
+    reason_of,
+)
 from services.ingest.domain.normalise import MentionIn
 
 #: Page feed items whose `message` is someone's post or comment. Photos, videos and shares
@@ -99,31 +106,41 @@ def _instagram_comment(value: dict[str, Any], entry_time: Any) -> MentionIn:
     )
 
 
-def _instagram_mention(value: dict[str, Any], entry_time: Any) -> MentionIn:
+def _instagram_mention(value: dict[str, Any], entry: dict[str, Any]) -> MentionIn | MentionLookup:
     """Our account @mentioned in a caption or comment (`mentions` field).
 
-    Meta sends only `media_id` and `comment_id`; the text needs a Graph API lookup with a page
-    token, which ingest does not hold. Without text the mention cannot be matched, so it is
-    rejected with that reason (visible to operators) instead of silently counted as unmatched.
+    Meta usually sends only `media_id` and `comment_id`: such a mention becomes a lookup, whose
+    text ingest fetches with the Graph API (`sources/instagram.py`) before matching it.
     """
     media_id = str(value["media_id"])
-    comment_id = value.get("comment_id")
+    comment_id = str(value["comment_id"]) if value.get("comment_id") else None
+    native_id = f"{media_id}_{comment_id}" if comment_id else media_id
     text = value.get("text") or value.get("caption")
     if not text:
-        raise ValueError("instagram mention without text (needs a Graph API lookup)")
+        if not entry.get("id"):
+            raise ValueError("instagram mention without text and without the account id")
+        return MentionLookup(
+            index=-1,
+            platform="instagram",
+            native_id=native_id,
+            account_id=str(entry["id"]),
+            media_id=media_id,
+            comment_id=comment_id,
+            announced_at=_created_at(value, entry.get("time")),
+        )
     return MentionIn.model_validate(
         {
             "platform": "instagram",
-            "native_id": f"{media_id}_{comment_id}" if comment_id else media_id,
+            "native_id": native_id,
             "text": text,
             "author": _author(value.get("from"), instagram=True),
-            "created_at": _created_at(value, entry_time),
+            "created_at": _created_at(value, entry.get("time")),
             "in_reply_to": media_id if comment_id else None,
         }
     )
 
 
-def _map_change(obj: str, change: Any, entry: dict[str, Any]) -> MentionIn | None:
+def _map_change(obj: str, change: Any, entry: dict[str, Any]) -> MentionIn | MentionLookup | None:
     if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
         raise ValueError("change must be an object with an object 'value'")
     name, value, entry_time = change.get("field"), change["value"], entry.get("time")
@@ -132,7 +149,7 @@ def _map_change(obj: str, change: Any, entry: dict[str, Any]) -> MentionIn | Non
     if name == "comments":
         return _instagram_comment(value, entry_time)
     if name == "mentions":
-        return _instagram_mention(value, entry_time)
+        return _instagram_mention(value, entry)
     return None
 
 
@@ -164,7 +181,9 @@ def map_meta_delivery(payload: Any) -> Mapped:
                     RejectedItem(index=index, reason=f"{where}: {reason_of(exc)}")
                 )
                 continue
-            if mention is None or mention.author.id == str(entry.get("id")):
+            if isinstance(mention, MentionLookup):
+                result.lookups.append(dataclasses.replace(mention, index=index))
+            elif mention is None or mention.author.id == str(entry.get("id")):
                 # Our own page or account posting (e.g. our replies) is not a mention.
                 result.ignored += 1
             else:
