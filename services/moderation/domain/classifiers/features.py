@@ -14,6 +14,7 @@ _URL = re.compile(
     r"club|top|site|online)(?:/\S*)?",
     re.IGNORECASE,
 )
+_TLD = re.compile(r"\.(?:com|de|net|org|io|ly|me|co|info|biz|xyz|shop|link|club|top|site|online)\b")
 # Seven or more digits, allowing one leading +, spaces, slashes, dots and dashes in between.
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[\s./-]?\d){6,}(?!\w)")
 _MONEY = re.compile(
@@ -51,7 +52,11 @@ class TextFeatures:
 
 def extract(text: str) -> TextFeatures:
     """Features of one text (any language)."""
-    without_links, links = _URL.subn(" ", text)
+    lower = text.lower()
+    if "://" in lower or "www." in lower or _TLD.search(lower):
+        without_links, links = _URL.subn(" ", text)
+    else:  # the cheap test first: most posts carry no link
+        without_links, links = text, 0
     without_handles, mentions = _MENTION.subn(" ", without_links)
     phones = len(_PHONE.findall(without_handles))
     raw_words = _WORD.findall(without_handles)
@@ -60,7 +65,7 @@ def extract(text: str) -> TextFeatures:
     upper = sum(c.isupper() for w in long_words for c in w)
     return TextFeatures(
         text=text,
-        lower=text.lower(),
+        lower=lower,
         words=tuple(w.lower().replace("\u2019", "'") for w in raw_words),
         emoji=tuple(e for e in _EMOJI.findall(text) if e != "\ufe0f"),
         links=links,

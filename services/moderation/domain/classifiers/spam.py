@@ -31,14 +31,27 @@ _HANDLE = re.compile(r"@\w+")
 _NUMBER = re.compile(r"\d+")
 
 DENSE_FEATURES: Final = ("link", "phone", "money", "caps", "exclamations", "emoji", "handle")
-VECTORIZER_PARAMS: Final[dict[str, Any]] = {
-    "lowercase": True,
-    "ngram_range": (1, 2),
-    "min_df": 2,
-    "max_features": 12_000,
-    "sublinear_tf": True,
-    "token_pattern": r"(?u)\b\w\w+\b",
-    "dtype": np.float64,
+#: Word uni- and bigrams catch phrases ("link in bio"), character n-grams catch spelling games
+#: and German compounds ("folgenfürfolgen", "Gratis-iPhone").
+VECTORIZERS: Final[dict[str, dict[str, Any]]] = {
+    "words": {
+        "lowercase": True,
+        "ngram_range": (1, 2),
+        "min_df": 2,
+        "max_features": 12_000,
+        "sublinear_tf": True,
+        "token_pattern": r"(?u)\b\w\w+\b",
+        "dtype": np.float64,
+    },
+    "chars": {
+        "lowercase": True,
+        "analyzer": "char_wb",
+        "ngram_range": (3, 4),
+        "min_df": 3,
+        "max_features": 20_000,
+        "sublinear_tf": True,
+        "dtype": np.float64,
+    },
 }
 
 
@@ -68,10 +81,14 @@ class SpamModel:
     """The trained spam classifier, loaded from its JSON artefact."""
 
     def __init__(self, artefact: dict[str, Any]) -> None:
-        self._vectorizer = TfidfVectorizer(**VECTORIZER_PARAMS)
-        self._vectorizer.vocabulary_ = {term: i for i, term in enumerate(artefact["terms"])}
-        self._vectorizer.idf_ = np.asarray(artefact["idf"], dtype=np.float64)
-        self._text_weights = np.asarray(artefact["text_weights"], dtype=np.float64)
+        self._vectorizers: list[tuple[TfidfVectorizer, NDArray[np.float64]]] = []
+        for name, params in VECTORIZERS.items():
+            part = artefact["vectorizers"][name]
+            vectorizer = TfidfVectorizer(**params)
+            vectorizer.vocabulary_ = {term: i for i, term in enumerate(part["terms"])}
+            vectorizer.idf_ = np.asarray(part["idf"], dtype=np.float64)
+            weights = np.asarray(part["weights"], dtype=np.float64)
+            self._vectorizers.append((vectorizer, weights))
         self._dense_weights = np.asarray(artefact["dense_weights"], dtype=np.float64)
         self._intercept = float(artefact["intercept"])
 
@@ -83,31 +100,47 @@ class SpamModel:
         """Spam probability per text, in order."""
         if not batch:
             return np.zeros(0)
-        text_matrix = self._vectorizer.transform([spam_text(f.text) for f in batch])
+        texts = [spam_text(f.text) for f in batch]
         dense = np.asarray([dense_row(f) for f in batch], dtype=np.float64)
-        logits = text_matrix @ self._text_weights + dense @ self._dense_weights + self._intercept
+        logits = dense @ self._dense_weights + self._intercept
+        for vectorizer, weights in self._vectorizers:
+            logits = logits + vectorizer.transform(texts) @ weights
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
 
 def train(
-    texts: Sequence[str], labels: Sequence[int], weights: Sequence[float], *, seed: int = 13
+    texts: Sequence[str],
+    labels: Sequence[int],
+    weights: Sequence[float],
+    *,
+    seed: int = 13,
+    regularisation: float = 8.0,
 ) -> dict[str, Any]:
     """Fit the model and return its artefact (rounded, so it is small and byte-stable)."""
-    vectorizer = TfidfVectorizer(**VECTORIZER_PARAMS)
-    text_matrix = vectorizer.fit_transform([spam_text(t) for t in texts])
+    prepared = [spam_text(t) for t in texts]
+    fitted = {name: TfidfVectorizer(**params) for name, params in VECTORIZERS.items()}
+    blocks = [vectorizer.fit_transform(prepared) for vectorizer in fitted.values()]
     dense = np.asarray([dense_row(extract(t)) for t in texts], dtype=np.float64)
-    matrix = hstack([text_matrix, csr_matrix(dense)]).tocsr()
-    model = LogisticRegression(C=8.0, max_iter=2000, random_state=seed, solver="liblinear")
+    matrix = hstack([*blocks, csr_matrix(dense)]).tocsr()
+    model = LogisticRegression(
+        C=regularisation, max_iter=2000, random_state=seed, solver="liblinear"
+    )
     model.fit(matrix, np.asarray(labels), sample_weight=np.asarray(weights))
     coefficients = model.coef_[0]
-    terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
-    n_terms = len(terms)
+    parts: dict[str, Any] = {}
+    offset = 0
+    for name, vectorizer in fitted.items():
+        terms = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.__getitem__)
+        parts[name] = {
+            "terms": terms,
+            "idf": [round(float(v), 5) for v in vectorizer.idf_],
+            "weights": [round(float(v), 5) for v in coefficients[offset : offset + len(terms)]],
+        }
+        offset += len(terms)
     return {
-        "kind": "tfidf+surface logistic regression",
+        "kind": "tfidf words + chars + surface features, logistic regression",
         "dense_features": list(DENSE_FEATURES),
-        "terms": terms,
-        "idf": [round(float(v), 6) for v in vectorizer.idf_],
-        "text_weights": [round(float(v), 6) for v in coefficients[:n_terms]],
-        "dense_weights": [round(float(v), 6) for v in coefficients[n_terms:]],
-        "intercept": round(float(model.intercept_[0]), 6),
+        "vectorizers": parts,
+        "dense_weights": [round(float(v), 5) for v in coefficients[offset:]],
+        "intercept": round(float(model.intercept_[0]), 5),
     }

@@ -98,9 +98,8 @@ _THREATS: Final = re.compile(
     r"|burn (?:your|the|this) (?:store|shop|place|office|building) down|watch your back"
     r"|you(?:'re| are) dead|(?:bring|bringe) (?:dich|euch) um|stech(?:e)? (?:dich|euch) ab"
     r"|abstechen|abknallen|umbringen|kaltmachen|verreck(?:en|t)|ich wei(?:ß|ss) wo (?:du|ihr) wohn"
-    r"|(?:zünde|fackle|fackel) (?:euren|den|euch den) laden an)",
-    re.IGNORECASE,
-)
+    r"|(?:zünde|fackle|fackel) (?:euren|den|euch den) laden an)"
+)  # matched against the lower-cased text
 
 
 @dataclass(frozen=True, slots=True)
