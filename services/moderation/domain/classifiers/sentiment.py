@@ -112,9 +112,8 @@ class GermanSentiment:
                 break
             before = tokens[j]
             if before in lexicon_de.BOOSTERS:
-                valence += math.copysign(abs(valence) * lexicon_de.BOOSTERS[before], valence) * (
-                    1.0 - 0.2 * (distance - 1)
-                )
+                # A booster scales the word away from zero, a dampener (< 0) towards it.
+                valence += valence * lexicon_de.BOOSTERS[before] * (1.0 - 0.2 * (distance - 1))
             if before in lexicon_de.NEGATORS:
                 negated = True
         if not negated:  # German often negates after the verb: "gefällt mir nicht"

@@ -97,27 +97,39 @@ class ClassifierSuite:
             features, self.languages
         )
 
+    def _analyse(
+        self, language: str | None, feats: TextFeatures, english_tox: toxicity.ToxicityResult | None
+    ) -> tuple[str, float, toxicity.ToxicityResult]:
+        """(language the text was read as, sentiment score, toxicity)."""
+        german = (
+            (self._german.score(feats), toxicity.german(feats))
+            if language in ("de", None)
+            else None
+        )
+        if english_tox is None:
+            assert german is not None
+            return "de", *german
+        english = (self._english.score(feats), english_tox)
+        if german is None:
+            return "en", *english
+        score = german[0] if abs(german[0]) > abs(english[0]) else english[0]
+        tox = max(german[1], english_tox, key=lambda t: t.score)
+        return ("de" if score == german[0] else "en"), score, tox
+
     def classify(self, items: Sequence[TextItem]) -> list[Classification]:
         """One classification per item, in the same order."""
         features = [extract(item.text) for item in items]
         languages = [self.detect_language(i, f) for i, f in zip(items, features, strict=True)]
         spam_scores = self._spam.predict(features)
-        # Undetected or unsupported languages get the English models (most brand slang is English).
-        analysed = [lang if lang in SUPPORTED else "en" for lang in languages]
-        english_at = [i for i, lang in enumerate(analysed) if lang == "en"]
-        toxicities: list[toxicity.ToxicityResult | None] = [None] * len(items)
-        for index, result in zip(
-            english_at, toxicity.english_batch([features[i] for i in english_at]), strict=True
-        ):
-            toxicities[index] = result
+        # Unsupported languages get the English models (most brand slang is English); texts too
+        # short to tell get both and keep the stronger reading.
+        english_at = [i for i, lang in enumerate(languages) if lang != "de"]
+        english_tox: dict[int, toxicity.ToxicityResult] = dict(
+            zip(english_at, toxicity.english_batch([features[i] for i in english_at]), strict=True)
+        )
         results: list[Classification] = []
         for index, feats in enumerate(features):
-            lang = analysed[index]
-            english_tox = toxicities[index]
-            if english_tox is None:
-                score, tox = self._german.score(feats), toxicity.german(feats)
-            else:
-                score, tox = self._english.score(feats), english_tox
+            lang, score, tox = self._analyse(languages[index], feats, english_tox.get(index))
             spam = float(spam_scores[index])
             is_spam = spam >= SPAM_THRESHOLD
             if tox.score >= toxicity.TOXIC_THRESHOLD and score < sentiment.NEUTRAL_BAND:

@@ -176,9 +176,12 @@ def english_batch(batch: Sequence[TextFeatures]) -> list[ToxicityResult]:
         kinds = [_english_word(w) for w in features.words]
         list_score, labels = _from_words(kinds, features.words, _EN_AIMED)
         score = max(float(model_score), list_score)
-        if not any(k == "insult" or k == "profanity" for _, k in kinds) and "insult" not in labels:
-            # The model alone: trust it only when confident, it over-reads "kill" and "sucks".
-            score = float(model_score) if model_score >= 0.8 else min(float(model_score), 0.49)
+        if not any(k in ("insult", "profanity") for _, k in kinds) and "insult" not in labels:
+            mild_only = any(k == "mild" for _, k in kinds)
+            # Mild words alone ("sucks", "crap") are not abuse; the model alone is trusted only
+            # when confident, it over-reads words like "kill" and "killer".
+            confident = model_score >= 0.8 and not mild_only
+            score = float(model_score) if confident else min(float(model_score), 0.49)
         if _THREATS.search(features.lower):
             score, labels = max(score, _STRONG), labels | {"threat"}
         results.append(ToxicityResult(score, tuple(sorted(labels))))
