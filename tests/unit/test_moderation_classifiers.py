@@ -7,7 +7,6 @@ import csv
 import importlib.util
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from shared.events import Classification
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_DIR = ROOT / "bench" / "data" / "moderation_eval"
 DEV_DIR = ROOT / "bench" / "data" / "moderation_dev"
+INTENTS = {"complaint", "question", "praise", "purchase_intent", "job", "other"}
 
 
 @pytest.fixture(scope="module")
@@ -235,13 +235,12 @@ def test_model_version_names_release_and_artefact_hash(suite: ClassifierSuite) -
 
 
 @pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the classifiers must not touch the network")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    yield
 
 
 @pytest.mark.usefixtures("no_network")
@@ -298,8 +297,9 @@ def test_evaluation_set_is_big_enough_and_well_formed() -> None:
     assert len({r["id"] for r in rows}) == len(rows)
     for row in rows:
         assert row["sentiment"] in {"positive", "neutral", "negative"}
-        assert row["intent"] in {"complaint", "question", "praise", "purchase_intent", "job", "other"}
-        assert row["toxic"] in {"0", "1"} and row["spam"] in {"0", "1"}
+        assert row["intent"] in INTENTS
+        assert row["toxic"] in {"0", "1"}
+        assert row["spam"] in {"0", "1"}
         assert row["text"].strip()
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_URL = re.compile(
+URL = re.compile(
     r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|de|net|org|io|ly|me|co|info|biz|xyz|shop|link|"
     r"club|top|site|online)(?:/\S*)?",
     re.IGNORECASE,
 )
 _TLD = re.compile(r"\.(?:com|de|net|org|io|ly|me|co|info|biz|xyz|shop|link|club|top|site|online)\b")
 # Seven or more digits, allowing one leading +, spaces, slashes, dots and dashes in between.
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[\s./-]?\d){6,}(?!\w)")
+PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[\s./-]?\d){6,}(?!\w)")
 _MONEY = re.compile(
     r"(?:[$€£]\s?\d[\d.,]*|\d[\d.,]*\s?(?:€|\$|£|eur\b|euro\b|usd\b|dollars?\b|k\b|bucks\b))",
     re.IGNORECASE,
@@ -54,11 +54,11 @@ def extract(text: str) -> TextFeatures:
     """Features of one text (any language)."""
     lower = text.lower()
     if "://" in lower or "www." in lower or _TLD.search(lower):
-        without_links, links = _URL.subn(" ", text)
+        without_links, links = URL.subn(" ", text)
     else:  # the cheap test first: most posts carry no link
         without_links, links = text, 0
     without_handles, mentions = _MENTION.subn(" ", without_links)
-    phones = len(_PHONE.findall(without_handles))
+    phones = len(PHONE.findall(without_handles))
     raw_words = _WORD.findall(without_handles)
     long_words = [w for w in raw_words if len(w) >= 3]
     letters = sum(len(w) for w in long_words)

@@ -19,13 +19,10 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from services.moderation.domain.classifiers.features import TextFeatures, extract
+from services.moderation.domain.classifiers.features import PHONE, URL, TextFeatures, extract
 
 SPAM_THRESHOLD: Final = 0.5
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+\.(?:com|de|net|org|io|ly|me|co|info|"
-                  r"biz|xyz|shop|link|club|top|site|online)(?:/\S*)?", re.IGNORECASE)  # fmt: skip
-_PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\d(?:[\s./-]?\d){6,}(?!\w)")
 _MONEY = re.compile(r"[$€£]\s?\d[\d.,]*|\d[\d.,]*\s?(?:€|\$|£)")
 _HANDLE = re.compile(r"@\w+")
 _NUMBER = re.compile(r"\d+")
@@ -57,9 +54,9 @@ VECTORIZERS: Final[dict[str, dict[str, Any]]] = {
 
 def spam_text(text: str) -> str:
     """The text as the vectorizer sees it: links, phones, money and handles as placeholders."""
-    text = _URL.sub(" xurlx ", text)
+    text = URL.sub(" xurlx ", text)
     text = _HANDLE.sub(" xhandlex ", text)
-    text = _PHONE.sub(" xphonex ", text)
+    text = PHONE.sub(" xphonex ", text)
     text = _MONEY.sub(" xmoneyx ", text)
     return _NUMBER.sub(" xnumx ", text)
 
