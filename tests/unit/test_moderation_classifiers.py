@@ -93,6 +93,8 @@ def test_english_additions_change_what_plain_vader_misses(suite: ClassifierSuite
     "text",
     [
         "Die Schwanzflosse vom Wal auf eurem Logo ist süß",
+        "Das Model auf dem Plakat trägt einen Pferdeschwanz",
+        "Der Hund wedelte mit dem Schwanz, als der Kurier kam",
         "Die App ist idiotensicher",
         "Filiale in Wixhausen hat neu eröffnet",
         "Wir speichern alles in MongoDB",

@@ -51,7 +51,7 @@ _DE_STEMS: Final = (
     ("hurensöhn", _STRONG), ("missgeburt", _STRONG), ("wichser", _STRONG), ("arschloch", _STRONG),
     ("arschlöcher", _STRONG), ("idiot", _STRONG), ("trottel", _STRONG), ("vollpfosten", _STRONG),
     ("fotze", _STRONG), ("schlampe", _STRONG), ("spasti", _STRONG), ("schwuchtel", _STRONG),
-    ("kanake", _STRONG), ("schwanz", _PROFANE), ("wix", _PROFANE),
+    ("kanake", _STRONG), ("schwanzlutsch", _STRONG), ("wix", _PROFANE),
 )
 _DE_PREFIXES: Final = (("drecks", _PROFANE), ("arsch", _PROFANE), ("spast", _STRONG),
                        ("mongo", _STRONG), ("kack", _MILD))
