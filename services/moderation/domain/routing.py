@@ -1,0 +1,95 @@
+"""From a classified mention to everything moderation says about it.
+
+`moderate` applies each matched tracker's rules, merges their routes, and builds the events:
+the ClassifiedMention, the automatic ModerationDecision (actor `auto`) when no person needs to
+look, and one urgent Alert per tracker whose rules made the mention urgent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.moderation.domain.rules import CompiledRules, Route, merge_routes
+from shared.events import Alert, Classification, ClassifiedMention, Mention, ModerationDecision
+
+AUTO_ACTOR = "auto"
+#: Alerts need a tracker; a mention that matched none (sent by another system) uses this.
+UNASSIGNED_TRACKER = "unassigned"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The events and routing of one mention, as stored and published."""
+
+    classified: ClassifiedMention
+    route: Route
+    decision: ModerationDecision | None
+    alerts: tuple[Alert, ...]
+
+    @property
+    def mention_id(self) -> str:
+        return self.classified.mention_id
+
+
+def moderate(
+    mention: Mention,
+    classification: Classification,
+    rules: Sequence[tuple[str, CompiledRules]],
+    now: datetime,
+) -> Outcome:
+    """Route one mention under the rules of its trackers (tracker id, compiled rules)."""
+    per_tracker = [
+        (tracker_id, compiled.route(mention, classification)) for tracker_id, compiled in rules
+    ]
+    route = merge_routes([r for _, r in per_tracker])
+    labels = list(dict.fromkeys([*classification.labels, *route.labels]))
+    fields = mention.model_dump(exclude={"event_id", "occurred_at", "schema_version"})
+    classified = ClassifiedMention.model_validate(
+        {
+            **fields,
+            "classification": classification.model_copy(update={"labels": labels}),
+            "action": route.action,
+            "priority": route.priority,
+            "occurred_at": now,
+        }
+    )
+    decision = None
+    if route.action != "review":
+        decision = ModerationDecision(
+            mention_id=mention.mention_id,
+            action=route.action,
+            actor=AUTO_ACTOR,
+            reason="; ".join(route.reasons) or "no rule asks for review",
+            decided_at=now,
+            tracker_ids=mention.tracker_ids,
+            occurred_at=now,
+        )
+    alerts = tuple(
+        _urgent_alert(mention, tracker_id, tracker_route, now)
+        for tracker_id, tracker_route in per_tracker
+        if tracker_route.urgent
+    )
+    return Outcome(classified, route, decision, alerts)
+
+
+def _urgent_alert(mention: Mention, tracker_id: str, route: Route, now: datetime) -> Alert:
+    who = mention.author.handle or mention.author.display_name or mention.author.id
+    reasons = "; ".join(route.reasons)
+    return Alert(
+        tracker_id=tracker_id,
+        kind="urgent_mention",
+        severity="critical",
+        message=f"Urgent mention by {who} on {mention.platform}: {reasons}"[:2_000],
+        mention_id=mention.mention_id,
+        observed=float(mention.author.followers or 0),
+        details={
+            "reasons": list(route.reasons),
+            "url": mention.url,
+            "author": who,
+            "followers": mention.author.followers,
+            "priority": route.priority,
+        },
+        occurred_at=now,
+    )
