@@ -1,0 +1,168 @@
+"""The path every mention takes through moderation: classify, route, store, publish.
+
+The consumer hands whole batches to `Moderator.process`: one classifier call per batch, rules
+compiled once per tracker, three bulk writes to MongoDB, and one wait for Kafka's
+acknowledgements of everything the batch produced. It is idempotent: a redelivered mention
+republishes what was stored for it the first time (same event ids) and creates nothing new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.moderation.domain.classifiers import ClassifierSuite, TextItem
+from services.moderation.domain.routing import UNASSIGNED_TRACKER, Outcome, moderate
+from services.moderation.domain.rules import DEFAULT_RULES, CompiledRules, TrackerRules
+from services.moderation.storage import MentionStore, ReviewStore, RulesStore
+from shared.events import Alert, ClassifiedMention, Mention, ModerationDecision, utc_now
+from shared.kafka import EventPublisher
+from shared.logging import get_logger
+from shared.metrics import registry
+
+log = get_logger(__name__)
+
+CLASSIFIED = Counter(
+    "smm_moderation_mentions_total",
+    "Mentions classified and routed, by automatic action and priority.",
+    ["action", "priority"],
+    registry=registry,
+)
+CLASSIFY_SECONDS = Histogram(
+    "smm_moderation_classify_batch_seconds",
+    "Time the classifiers took for one consumed batch.",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    registry=registry,
+)
+CLASSIFY_PER_MENTION = Histogram(
+    "smm_moderation_classify_seconds_per_mention",
+    "Classifier time per mention (batch time divided by batch size).",
+    buckets=(0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
+    registry=registry,
+)
+ALERTS = Counter(
+    "smm_moderation_urgent_alerts_total", "Urgent-mention alerts emitted.", registry=registry
+)
+QUEUE_DEPTH = Gauge(
+    "smm_moderation_review_queue",
+    "Review items waiting for a person (open or escalated), by priority.",
+    ["priority"],
+    registry=registry,
+)
+RULE_SETS = Gauge(
+    "smm_moderation_rule_sets", "Trackers with their own stored rules.", registry=registry
+)
+
+
+@dataclass
+class RulesRegistry:
+    """Every tracker's compiled rules, recompiled when the stored set changes."""
+
+    store: RulesStore
+    default: CompiledRules = field(default_factory=lambda: CompiledRules(DEFAULT_RULES))
+    compiled: dict[str, CompiledRules] = field(default_factory=dict)
+    _revision: object = None
+
+    async def refresh(self, force: bool = False) -> bool:
+        """Recompile if rules changed since the last call; True when it did."""
+        revision = await self.store.revision()
+        if revision == self._revision and not force:
+            return False
+        compiled: dict[str, CompiledRules] = {}
+        for document in await self.store.all():
+            try:
+                compiled[document["_id"]] = CompiledRules(
+                    TrackerRules.model_validate(document["rules"])
+                )
+            except ValueError:  # stored by an older version with other limits: keep defaults
+                log.exception("stored rules invalid; using defaults", tracker_id=document["_id"])
+        self.compiled = compiled
+        self._revision = revision
+        RULE_SETS.set(len(compiled))
+        return True
+
+    async def keep_fresh(self, interval: float) -> None:
+        """Background task: pick up rules changed through another replica."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.refresh()
+
+    def for_trackers(self, tracker_ids: Sequence[str]) -> list[tuple[str, CompiledRules]]:
+        if not tracker_ids:
+            return [(UNASSIGNED_TRACKER, self.default)]
+        return [(t, self.compiled.get(t, self.default)) for t in tracker_ids]
+
+
+@dataclass(frozen=True)
+class ModerationPublishers:
+    classified: EventPublisher
+    decisions: EventPublisher
+    alerts: EventPublisher
+    commands: EventPublisher
+
+
+def _key_of_classified(event: ClassifiedMention) -> str:
+    return event.mention_id
+
+
+def _key_of_decision(event: ModerationDecision) -> str:
+    return event.mention_id
+
+
+def _key_of_alert(event: Alert) -> str:
+    return event.tracker_id
+
+
+@dataclass
+class Moderator:
+    suite: ClassifierSuite
+    rules: RulesRegistry
+    store: MentionStore
+    out: ModerationPublishers
+
+    async def process(self, mentions: Sequence[Mention]) -> list[Outcome]:
+        """Moderate a batch; return once everything it produced is acknowledged by Kafka."""
+        unique = list({m.mention_id: m for m in reversed(mentions)}.values())[::-1]
+        if not unique:
+            return []
+        started = time.perf_counter()
+        classifications = self.suite.classify([TextItem(m.text, m.lang) for m in unique])
+        elapsed = time.perf_counter() - started
+        CLASSIFY_SECONDS.observe(elapsed)
+        CLASSIFY_PER_MENTION.observe(elapsed / len(unique))
+        now = utc_now()
+        outcomes = [
+            moderate(m, c, self.rules.for_trackers(m.tracker_ids), now)
+            for m, c in zip(unique, classifications, strict=True)
+        ]
+        stored = await self.store.record(outcomes)
+        await asyncio.gather(
+            self.out.classified.publish_many([o.classified for o in stored], _key_of_classified),
+            self.out.decisions.publish_many(
+                [o.decision for o in stored if o.decision is not None], _key_of_decision
+            ),
+            self.out.alerts.publish_many([a for o in stored for a in o.alerts], _key_of_alert),
+        )
+        for outcome in stored:
+            CLASSIFIED.labels(outcome.route.action, outcome.route.priority).inc()
+            ALERTS.inc(len(outcome.alerts))
+        log.info(
+            "mentions moderated",
+            received=len(mentions),
+            review=sum(o.route.action == "review" for o in stored),
+            hidden=sum(o.route.action == "hide" for o in stored),
+            alerts=sum(len(o.alerts) for o in stored),
+        )
+        return stored
+
+
+async def track_queue_depth(review: ReviewStore, interval: float = 15.0) -> None:
+    """Background task: keep the queue-depth gauge current for dashboards and alerts."""
+    while True:
+        for priority, count in (await review.depth()).items():
+            QUEUE_DEPTH.labels(priority).set(count)
+        await asyncio.sleep(interval)
