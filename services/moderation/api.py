@@ -29,7 +29,7 @@ from services.moderation.domain.review import (
 from services.moderation.domain.rules import DEFAULT_RULES, TrackerRules
 from services.moderation.inbox import Inbox, InboxError
 from services.moderation.pipeline import RulesRegistry
-from services.moderation.storage import CannedReplyStore, RulesStore
+from services.moderation.storage import CannedReplyStore, RulesStore, routing_entry
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Intent, Platform, Priority, utc_now
@@ -298,9 +298,10 @@ def build_router(
         summary="Who did what to this mention, when and why (oldest first)",
     )
     async def audit(mention_id: MentionId, principal: Reader) -> dict[str, Any]:
-        entries = await inbox.audit.of(mention_id)
-        if not entries and await inbox.mentions.get(mention_id) is None:
+        mention = await inbox.mentions.get(mention_id)
+        if mention is None:
             raise ApiError(404, "not_found", f"no mention '{mention_id}'")
+        entries = [routing_entry(mention), *await inbox.audit.of(mention_id)]
         return {
             "entries": [
                 {k: entry.get(k) for k in ("at", "actor", "action", "reason", "details")}

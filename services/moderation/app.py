@@ -36,6 +36,7 @@ def build_app(settings: Settings, suite: ClassifierSuite | None = None) -> FastA
         review=review,
         mentions=mentions,
         audit=storage.AuditLog(runtime.db),
+        outbox=storage.DecisionOutbox(runtime.db),
         canned=storage.CannedReplyStore(runtime.db),
         rules=rules,
         out=out,

@@ -20,7 +20,13 @@ from services.moderation.domain.replies import TemplateError, render
 from services.moderation.domain.review import DecisionRequest, lease_active, reply_post_id
 from services.moderation.domain.rules import priority_max
 from services.moderation.pipeline import ModerationPublishers, RulesRegistry
-from services.moderation.storage import AuditLog, CannedReplyStore, MentionStore, ReviewStore
+from services.moderation.storage import (
+    AuditLog,
+    CannedReplyStore,
+    DecisionOutbox,
+    MentionStore,
+    ReviewStore,
+)
 from shared.events import ModerationDecision, ScheduleCommand, utc_now
 from shared.logging import bound_ids, get_logger
 from shared.metrics import registry
@@ -48,6 +54,7 @@ class Inbox:
     review: ReviewStore
     mentions: MentionStore
     audit: AuditLog
+    outbox: DecisionOutbox
     canned: CannedReplyStore
     rules: RulesRegistry
     out: ModerationPublishers
@@ -111,8 +118,11 @@ class Inbox:
         escalate_to = (
             priority_max(current["priority"], "high") if request.action == "escalate" else None
         )
+        event_id = str(event.event_id)
+        await self.outbox.add(event_id, mention_id, decision)
         item = await self.review.decide(mention_id, actor, now, decision, escalate_to)
         if item is None:
+            await self.outbox.remove(event_id)
             raise await self._refusal(mention_id, actor, now)
         with bound_ids(mention_id=mention_id, post_id=event.reply_post_id):
             await self.audit.append(
@@ -133,11 +143,22 @@ class Inbox:
         return item
 
     async def republish_stale(self, older_than: timedelta = timedelta(seconds=30)) -> int:
-        """Publish decisions whose request died between storing and publishing (outbox)."""
-        items = await self.review.unpublished(utc_now() - older_than)
-        for item in items:
-            await self._publish(item["_id"], item["decision"])
-        return len(items)
+        """Publish decisions whose request died between storing and publishing (outbox).
+
+        An outbox entry whose decision never reached the review item (the lease was lost in
+        between) is dropped: that decision did not happen.
+        """
+        entries = await self.outbox.older_than(utc_now() - older_than)
+        published = 0
+        for entry in entries:
+            item = await self.review.get(entry["mention_id"])
+            applied = (item or {}).get("decision") or {}
+            if applied.get("event", {}).get("event_id") == entry["_id"]:
+                await self._publish(entry["mention_id"], entry["decision"])
+                published += 1
+            else:
+                await self.outbox.remove(entry["_id"])
+        return published
 
     async def sweep_outbox(self, interval: float = 15.0) -> None:
         """Background task around `republish_stale`."""
@@ -168,7 +189,7 @@ class Inbox:
     async def _publish_or_503(self, mention_id: str, decision: dict[str, Any]) -> None:
         """Publish a stored decision; 503 when Kafka does not acknowledge in time.
 
-        The decision stays stored and unpublished: a retry or the outbox sweep publishes it.
+        The decision stays stored, and in the outbox: a retry or the outbox sweep publishes it.
         """
         try:
             await asyncio.wait_for(self._publish(mention_id, decision), self.publish_timeout)
@@ -186,7 +207,7 @@ class Inbox:
             command = ScheduleCommand.model_validate(decision["command"])
             await self.out.commands.publish(command, command.post_id)
         await self.out.decisions.publish(event, mention_id)
-        await self.review.mark_published(mention_id, str(event.event_id))
+        await self.outbox.remove(str(event.event_id))
 
     async def _reply_command(
         self, mention_id: str, actor: str, request: DecisionRequest, now: datetime
