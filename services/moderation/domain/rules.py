@@ -34,8 +34,19 @@ PRIORITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(PRIORITI
 #: Longest a user-defined pattern may run on one mention before it counts as "no match".
 PATTERN_TIMEOUT_SECONDS = 0.05
 MAX_PATTERN_LENGTH = 200
-#: Inputs a pattern must get through quickly to be accepted (classic backtracking traps).
-_PROBES = ("a" * 3_000 + "!", "ab" * 1_500 + "!", " " * 3_000 + "x", "1" * 3_000 + "a")
+#: Characters every pattern is probed with (besides its own literal characters).
+_PROBE_CHARS = "a1 "
+
+
+def _probes(pattern: str) -> list[str]:
+    """Long runs of the pattern's own characters with a failing end: classic traps."""
+    own = [c for c in dict.fromkeys(pattern) if c.isalnum()][:12]
+    chars = list(dict.fromkeys([*own, *_PROBE_CHARS]))
+    probes = [c * 2_000 + "\x00" for c in chars]
+    if len(own) >= 2:
+        probes.append((own[0] + own[1]) * 1_000 + "\x00")
+    return probes
+
 
 #: Words that make any mention urgent by default (German and English): a crisis is brewing.
 DEFAULT_CRISIS_WORDS: tuple[str, ...] = (
@@ -83,7 +94,7 @@ def compile_pattern(pattern: str) -> regex.Pattern[str]:
         compiled = regex.compile(pattern, regex.IGNORECASE | regex.UNICODE)
     except regex.error as exc:
         raise ValueError(f"invalid regular expression: {exc}") from exc
-    for probe in _PROBES:
+    for probe in _probes(pattern):
         try:
             compiled.search(probe, timeout=PATTERN_TIMEOUT_SECONDS)
         except TimeoutError as exc:
