@@ -16,12 +16,24 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.moderation.domain.classifiers import ClassifierSuite, TextItem
-from services.moderation.domain.routing import UNASSIGNED_TRACKER, Outcome, moderate
+from services.moderation.domain.routing import (
+    UNASSIGNED_TRACKER,
+    Outcome,
+    moderate,
+    unclassified,
+)
 from services.moderation.domain.rules import DEFAULT_RULES, CompiledRules, TrackerRules
 from services.moderation.storage import MentionStore, ReviewStore, RulesStore
-from shared.events import Alert, ClassifiedMention, Mention, ModerationDecision, utc_now
+from shared.events import (
+    Alert,
+    Classification,
+    ClassifiedMention,
+    Mention,
+    ModerationDecision,
+    utc_now,
+)
 from shared.kafka import EventPublisher
-from shared.logging import get_logger
+from shared.logging import bound_ids, get_logger
 from shared.metrics import registry
 
 log = get_logger(__name__)
@@ -130,7 +142,7 @@ class Moderator:
         if not unique:
             return []
         started = time.perf_counter()
-        classifications = self.suite.classify([TextItem(m.text, m.lang) for m in unique])
+        classifications = self._classify([TextItem(m.text, m.lang) for m in unique])
         elapsed = time.perf_counter() - started
         CLASSIFY_SECONDS.observe(elapsed)
         CLASSIFY_PER_MENTION.observe(elapsed / len(unique))
@@ -150,6 +162,9 @@ class Moderator:
         for outcome in stored:
             CLASSIFIED.labels(outcome.route.action, outcome.route.priority).inc()
             ALERTS.inc(len(outcome.alerts))
+            if outcome.alerts:
+                with bound_ids(mention_id=outcome.mention_id):
+                    log.warning("urgent mention", reasons=list(outcome.route.reasons))
         log.info(
             "mentions moderated",
             received=len(mentions),
@@ -158,6 +173,22 @@ class Moderator:
             alerts=sum(len(o.alerts) for o in stored),
         )
         return stored
+
+    def _classify(self, items: list[TextItem]) -> list[Classification]:
+        """Classify a batch; if that fails, item by item, so one bad text cannot block the
+        partition: a text that still fails is marked and sent to review."""
+        try:
+            return self.suite.classify(items)
+        except Exception:
+            log.exception("batch classification failed; classifying one by one")
+        results: list[Classification] = []
+        for item in items:
+            try:
+                results.extend(self.suite.classify([item]))
+            except Exception:
+                log.exception("classification failed; the mention goes to review")
+                results.append(unclassified(item.lang, self.suite.model_version))
+        return results
 
 
 async def track_queue_depth(review: ReviewStore, interval: float = 15.0) -> None:

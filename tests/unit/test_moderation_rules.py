@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from services.moderation.domain.routing import moderate
+from services.moderation.domain.classifiers import TextItem
+from services.moderation.domain.routing import CLASSIFICATION_FAILED, moderate
 from services.moderation.domain.rules import (
     DEFAULT_RULES,
     CompiledRules,
@@ -20,6 +22,7 @@ from services.moderation.domain.rules import (
     priority_max,
     priority_raised,
 )
+from services.moderation.pipeline import Moderator
 from shared.events import Classification, ClassifiedMention, Mention
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -198,3 +201,30 @@ def test_moderate_builds_events_with_auto_decision_and_urgent_alert() -> None:
     assert "crisis" in crisis.classified.classification.labels
     assert [a.tracker_id for a in crisis.alerts] == ["roestwerk", "kaffee"]
     assert all(a.kind == "urgent_mention" and a.mention_id == "x:1" for a in crisis.alerts)
+
+
+class ExplodingSuite:
+    """Fails on any batch holding the word 'boom' (a classifier bug on one odd text)."""
+
+    model_version = "fake-3"
+
+    def classify(self, items: Sequence[TextItem]) -> list[Classification]:
+        if any("boom" in item.text for item in items):
+            raise RuntimeError("tokenizer crashed")
+        return [classification() for _ in items]
+
+
+def test_a_text_the_classifiers_fail_on_goes_to_review_and_spares_its_batch() -> None:
+    moderator = Moderator(
+        suite=ExplodingSuite(),  # type: ignore[arg-type]
+        rules=None,  # type: ignore[arg-type]
+        store=None,  # type: ignore[arg-type]
+        out=None,  # type: ignore[arg-type]
+    )
+    results = moderator._classify([TextItem("fine"), TextItem("boom", "de"), TextItem("ok")])
+    assert [CLASSIFICATION_FAILED in r.labels for r in results] == [False, True, False]
+    outcome = moderate(
+        mention("boom"), results[1], [("roestwerk", CompiledRules(DEFAULT_RULES))], NOW
+    )
+    assert (outcome.classified.action, outcome.decision) == ("review", None)
+    assert "classification failed" in outcome.route.reasons

@@ -17,6 +17,8 @@ from shared.events import Alert, Classification, ClassifiedMention, Mention, Mod
 AUTO_ACTOR = "auto"
 #: Alerts need a tracker; a mention that matched none (sent by another system) uses this.
 UNASSIGNED_TRACKER = "unassigned"
+#: Label of a mention whose text the classifiers could not classify (it goes to review).
+CLASSIFICATION_FAILED = "classification_failed"
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,36 @@ class Outcome:
         return self.classified.mention_id
 
 
+def unclassified(language: str | None, model_version: str) -> Classification:
+    """The stand-in for a text the classifiers failed on: neutral, flagged, sent to a person."""
+    return Classification(
+        language=language,
+        sentiment="neutral",
+        sentiment_score=0.0,
+        toxicity=0.0,
+        spam=0.0,
+        intent="other",
+        labels=[CLASSIFICATION_FAILED],
+        model_version=model_version,
+    )
+
+
 def moderate(
     mention: Mention,
     classification: Classification,
     rules: Sequence[tuple[str, CompiledRules]],
     now: datetime,
 ) -> Outcome:
-    """Route one mention under the rules of its trackers (tracker id, compiled rules)."""
+    """Route one mention under the rules of its trackers (tracker id, compiled rules).
+
+    A mention the classifiers failed on goes to review: nothing is decided on a guess.
+    """
     per_tracker = [
         (tracker_id, compiled.route(mention, classification)) for tracker_id, compiled in rules
     ]
+    if CLASSIFICATION_FAILED in classification.labels:
+        failed = Route("review", "normal", ("classification failed",), (CLASSIFICATION_FAILED,))
+        per_tracker = [(tracker_id, failed) for tracker_id, _ in per_tracker]
     route = merge_routes([r for _, r in per_tracker])
     labels = list(dict.fromkeys([*classification.labels, *route.labels]))
     fields = mention.model_dump(exclude={"event_id", "occurred_at", "schema_version"})
