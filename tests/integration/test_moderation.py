@@ -151,6 +151,16 @@ async def test_mentions_are_routed_and_redelivery_changes_nothing(
 
     queue = (await client.get("/v1/review")).json()["items"]
     assert [item["mention_id"] for item in queue] == ["x:4", "x:1"]  # urgent before normal
+    first_page = (await client.get("/v1/review?limit=1")).json()
+    assert [item["mention_id"] for item in first_page["items"]] == ["x:4"]
+    second_page = (
+        await client.get("/v1/review", params={"limit": 1, "cursor": first_page["next_cursor"]})
+    ).json()
+    assert [item["mention_id"] for item in second_page["items"]] == ["x:1"]
+    assert second_page["next_cursor"] is None
+    urgent = (await client.get("/v1/review?priority=urgent&platform=x&language=de")).json()
+    assert [item["mention_id"] for item in urgent["items"]] == ["x:4"]
+    assert (await client.get("/v1/review?tracker_id=other")).json()["items"] == []
 
     # Redelivery: the same four again, then one new mention as a marker that all were consumed.
     await _send(settings, [*batch, mention("5", COMPLAINT, lang="de")])
