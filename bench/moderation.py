@@ -194,6 +194,11 @@ def main() -> None:
     kafka.wait_port(30)
     mongo.wait_port(60)
     bootstrap = f"127.0.0.1:{kafka.port}"
+    server_pids = {
+        name: pid
+        for name, pid in (("kafka (Tansu)", kafka.pid), ("MongoDB (SecantusDB)", mongo.pid))
+        if pid is not None
+    }
     port = free_port()
     env = {
         **os.environ,
@@ -225,12 +230,15 @@ def main() -> None:
             )
         wait_ready(url, service, log)
         cpu_before = cpu_seconds(service.pid)
+        servers_before = {name: cpu_seconds(pid) for name, pid in server_pids.items()}
         wall_before = time.perf_counter()
         count, span = asyncio.run(
             count_and_span(bootstrap, MENTIONS_CLASSIFIED, args.mentions, within_seconds=900)
         )
         wall = time.perf_counter() - wall_before
         cpu = cpu_seconds(service.pid) - cpu_before
+        servers_cpu = {n: cpu_seconds(pid) - servers_before[n] for n, pid in server_pids.items()}
+        load = os.getloadavg()[0]
         raw_rate = asyncio.run(raw_consume_produce_rate(bootstrap, MENTIONS_RAW, args.mentions))
     finally:
         if service is not None:
@@ -253,6 +261,9 @@ def main() -> None:
         f"{count / max(cpu, 1e-9):,.0f} mentions per CPU-second "
         f"(wall incl. group start-up {wall:.1f} s)"
     )
+    for name, seconds in servers_cpu.items():
+        print(f"{name} CPU meanwhile: {seconds:.1f} s")
+    print(f"load average (1 min) at the end: {load:.1f} on {os.cpu_count()} cores")
     print(f"raw aiokafka consume + produce (acks=all, lz4): {raw_rate:,.0f} messages/s")
     print(f"ratio moderation/raw: {rate / raw_rate:.2f}")
 

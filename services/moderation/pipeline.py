@@ -117,15 +117,15 @@ class ModerationPublishers:
     commands: EventPublisher
 
 
-def _key_of_classified(event: ClassifiedMention) -> str:
+def _key_classified(event: ClassifiedMention) -> str:
     return event.mention_id
 
 
-def _key_of_decision(event: ModerationDecision) -> str:
+def _key_decision(event: ModerationDecision) -> str:
     return event.mention_id
 
 
-def _key_of_alert(event: Alert) -> str:
+def _key_alert(event: Alert) -> str:
     return event.tracker_id
 
 
@@ -135,30 +135,36 @@ class Moderator:
     rules: RulesRegistry
     store: MentionStore
     out: ModerationPublishers
+    #: Mentions per chunk of a batch (classified, stored and published together).
+    chunk_size: int = 250
 
     async def process(self, mentions: Sequence[Mention]) -> list[Outcome]:
-        """Moderate a batch; return once everything it produced is acknowledged by Kafka."""
-        unique = list({m.mention_id: m for m in reversed(mentions)}.values())[::-1]
+        """Moderate a batch; return once everything it produced is acknowledged by Kafka.
+
+        The batch is worked in chunks so that the database writes one chunk while this
+        process classifies and routes the next; each chunk is published once it is stored.
+        """
+        first: dict[str, Mention] = {}
+        for m in mentions:  # a mention twice in one batch is moderated once
+            first.setdefault(m.mention_id, m)
+        unique = list(first.values())
         if not unique:
             return []
-        started = time.perf_counter()
-        classifications = self._classify([TextItem(m.text, m.lang) for m in unique])
-        elapsed = time.perf_counter() - started
-        CLASSIFY_SECONDS.observe(elapsed)
-        CLASSIFY_PER_MENTION.observe(elapsed / len(unique))
-        now = utc_now()
-        outcomes = [
-            moderate(m, c, self.rules.for_trackers(m.tracker_ids), now)
-            for m, c in zip(unique, classifications, strict=True)
-        ]
-        stored = await self.store.record(outcomes)
-        await asyncio.gather(
-            self.out.classified.publish_many([o.classified for o in stored], _key_of_classified),
-            self.out.decisions.publish_many(
-                [o.decision for o in stored if o.decision is not None], _key_of_decision
-            ),
-            self.out.alerts.publish_many([a for o in stored for a in o.alerts], _key_of_alert),
-        )
+        stored: list[Outcome] = []
+        publishing: list[asyncio.Task[None]] = []
+        writing: asyncio.Task[list[Outcome]] | None = None
+        try:
+            for start in range(0, len(unique), self.chunk_size):
+                outcomes = self._route(unique[start : start + self.chunk_size])
+                if writing is not None:
+                    stored += await self._published(await writing, publishing)
+                writing = asyncio.create_task(self.store.record(outcomes))
+            if writing is not None:
+                stored += await self._published(await writing, publishing)
+            await asyncio.gather(*publishing)
+        finally:  # a failure anywhere fails the batch (retried); leave no task behind
+            for task in [*publishing, *([writing] if writing else [])]:
+                task.cancel()
         for outcome in stored:
             CLASSIFIED.labels(outcome.route.action, outcome.route.priority).inc()
             ALERTS.inc(len(outcome.alerts))
@@ -172,6 +178,37 @@ class Moderator:
             hidden=sum(o.route.action == "hide" for o in stored),
             alerts=sum(len(o.alerts) for o in stored),
         )
+        return stored
+
+    def _route(self, mentions: Sequence[Mention]) -> list[Outcome]:
+        started = time.perf_counter()
+        classifications = self._classify([TextItem(m.text, m.lang) for m in mentions])
+        elapsed = time.perf_counter() - started
+        CLASSIFY_SECONDS.observe(elapsed)
+        CLASSIFY_PER_MENTION.observe(elapsed / len(mentions))
+        now = utc_now()
+        return [
+            moderate(m, c, self.rules.for_trackers(m.tracker_ids), now)
+            for m, c in zip(mentions, classifications, strict=True)
+        ]
+
+    async def _published(
+        self, stored: list[Outcome], publishing: list[asyncio.Task[None]]
+    ) -> list[Outcome]:
+        """Start publishing what was stored (acknowledgements are awaited at the batch end)."""
+        publishing += [
+            asyncio.create_task(
+                self.out.classified.publish_many([o.classified for o in stored], _key_classified)
+            ),
+            asyncio.create_task(
+                self.out.decisions.publish_many(
+                    [o.decision for o in stored if o.decision is not None], _key_decision
+                )
+            ),
+            asyncio.create_task(
+                self.out.alerts.publish_many([a for o in stored for a in o.alerts], _key_alert)
+            ),
+        ]
         return stored
 
     def _classify(self, items: list[TextItem]) -> list[Classification]:

@@ -10,7 +10,12 @@ import pytest
 from pydantic import ValidationError
 
 from services.moderation.domain.classifiers import TextItem
-from services.moderation.domain.routing import CLASSIFICATION_FAILED, moderate
+from services.moderation.domain.routing import (
+    CLASSIFICATION_FAILED,
+    Outcome,
+    _classified,
+    moderate,
+)
 from services.moderation.domain.rules import (
     DEFAULT_RULES,
     CompiledRules,
@@ -22,7 +27,7 @@ from services.moderation.domain.rules import (
     priority_max,
     priority_raised,
 )
-from services.moderation.pipeline import Moderator
+from services.moderation.pipeline import ModerationPublishers, Moderator, RulesRegistry
 from shared.events import Classification, ClassifiedMention, Mention
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -228,3 +233,47 @@ def test_a_text_the_classifiers_fail_on_goes_to_review_and_spares_its_batch() ->
     )
     assert (outcome.classified.action, outcome.decision) == ("review", None)
     assert "classification failed" in outcome.route.reasons
+
+
+def test_classified_events_are_valid_and_keep_the_never_hidden_rule() -> None:
+    outcome = moderate(mention(), classification(), [("roestwerk", CompiledRules(DEFAULTS))], NOW)
+    wire = ClassifiedMention.model_validate_json(outcome.classified.to_bytes())
+    assert wire.model_dump() == outcome.classified.model_dump()
+    negative = classification(sentiment="negative", score=-0.5)
+    with pytest.raises(ValueError, match="never hidden"):
+        _classified(mention(), negative, Route("hide", "low"), NOW)
+
+
+class RecordingStore:
+    def __init__(self) -> None:
+        self.chunks: list[list[str]] = []
+
+    async def record(self, outcomes: Sequence[Outcome]) -> list[Outcome]:
+        self.chunks.append([o.mention_id for o in outcomes])
+        return list(outcomes)
+
+
+class RecordingPublisher:
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+
+    async def publish_many(self, events: Sequence[Any], key: Any) -> None:
+        self.keys += [key(event) for event in events]
+
+
+async def test_a_batch_is_stored_and_published_chunk_by_chunk_once_per_mention() -> None:
+    store = RecordingStore()
+    out = ModerationPublishers(*(RecordingPublisher() for _ in range(4)))  # type: ignore[arg-type]
+    moderator = Moderator(
+        suite=ExplodingSuite(),  # type: ignore[arg-type]
+        rules=RulesRegistry(store=None),  # type: ignore[arg-type]
+        store=store,  # type: ignore[arg-type]
+        out=out,
+        chunk_size=2,
+    )
+    batch = [mention(f"Text {n}").model_copy(update={"mention_id": f"x:{n}"}) for n in range(5)]
+    stored = await moderator.process([*batch, batch[0]])  # a duplicate inside the batch
+    assert store.chunks == [["x:0", "x:1"], ["x:2", "x:3"], ["x:4"]]
+    assert [o.mention_id for o in stored] == ["x:0", "x:1", "x:2", "x:3", "x:4"]
+    assert out.classified.keys == ["x:0", "x:1", "x:2", "x:3", "x:4"]  # type: ignore[attr-defined]
+    assert out.decisions.keys == out.classified.keys  # type: ignore[attr-defined]
