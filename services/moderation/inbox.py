@@ -123,6 +123,9 @@ class Inbox:
         item = await self.review.decide(mention_id, actor, now, decision, escalate_to)
         if item is None:
             await self.outbox.remove(event_id)
+            latest = await self.review.get(mention_id)
+            if latest is not None and self._same_decision(latest, actor, request) is not None:
+                return latest  # the same request twice at once (a double click): one applied
             raise await self._refusal(mention_id, actor, now)
         with bound_ids(mention_id=mention_id, post_id=event.reply_post_id):
             await self.audit.append(

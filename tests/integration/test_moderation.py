@@ -253,14 +253,22 @@ async def test_claims_leases_decisions_and_replies(
         "/v1/review/x:12/decision", json={"action": "hide", "reason": "x"}, headers=ALICE
     )
     assert expired.status_code == 409
-    escalated = await client.post(
-        "/v1/review/x:12/decision",
-        json={"action": "escalate", "reason": "legal should look"},
-        headers=BOB,
+    escalate = {"action": "escalate", "reason": "legal should look"}
+    escalated, double_click = await asyncio.gather(  # the same request twice at once
+        client.post("/v1/review/x:12/decision", json=escalate, headers=BOB),
+        client.post("/v1/review/x:12/decision", json=escalate, headers=BOB),
     )
-    assert escalated.status_code == 200
+    assert (escalated.status_code, double_click.status_code) == (200, 200), double_click.text
     assert escalated.json()["status"] == "escalated"
     assert escalated.json()["priority"] in ("high", "urgent")
+
+    decided = await consume(
+        settings.kafka_bootstrap_servers,
+        topic_name(MODERATION_DECISIONS, settings),
+        count=4,
+        timeout=5,
+    )  # the reply, its retry (the same event again) and one escalation: never a fourth
+    assert sorted(json.loads(r.value)["action"] for r in decided) == ["escalate", "reply", "reply"]
 
     audit = (await client.get("/v1/review/x:11/audit")).json()["entries"]
     assert [entry["action"] for entry in audit] == ["review", "claim", "reply"]
