@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -24,9 +25,11 @@ from services.moderation.domain.review import (
     reply_post_id,
 )
 from services.moderation.domain.rules import PRIORITIES, PRIORITY_RANK
+from services.moderation.inbox import Inbox
+from services.moderation.pipeline import ModerationPublishers
 from services.moderation.storage import QUEUE_ORDER
 from shared.auth import TokenAuthority
-from shared.events import Classification
+from shared.events import Classification, ModerationDecision
 from shared.settings import Settings, TokenGrant
 
 
@@ -186,3 +189,68 @@ def test_writes_need_the_right_scope() -> None:
     )
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "forbidden"
+
+
+class MemoryOutbox:
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        self.entries = {entry["_id"]: entry for entry in entries}
+
+    async def older_than(self, moment: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self.entries.values())
+
+    async def remove(self, event_id: str) -> None:
+        self.entries.pop(event_id, None)
+
+
+class MemoryReview:
+    def __init__(self, items: dict[str, dict[str, Any]]) -> None:
+        self.items = items
+
+    async def get(self, mention_id: str) -> dict[str, Any] | None:
+        return self.items.get(mention_id)
+
+
+class SentEvents:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    async def publish(self, event: Any, key: str) -> None:
+        self.sent.append((type(event).__name__, key))
+
+
+def _stored_decision(mention_id: str) -> dict[str, Any]:
+    event = ModerationDecision(
+        mention_id=mention_id,
+        action="approve",
+        actor="alice",
+        reason="fine",
+        decided_at=datetime(2026, 11, 22, 9, tzinfo=UTC),
+    )
+    return {"event": event.model_dump(mode="json"), "command": None}
+
+
+async def test_outbox_sweep_publishes_applied_decisions_and_drops_lost_ones() -> None:
+    applied, lost = _stored_decision("x:1"), _stored_decision("x:2")
+    outbox = MemoryOutbox(
+        [
+            {"_id": applied["event"]["event_id"], "mention_id": "x:1", "decision": applied},
+            {"_id": lost["event"]["event_id"], "mention_id": "x:2", "decision": lost},
+        ]
+    )
+    review = MemoryReview(
+        {"x:1": {"decision": applied}, "x:2": {"decision": None}}  # x:2 lost its lease
+    )
+    sent = SentEvents()
+    inbox = Inbox(
+        review=review,  # type: ignore[arg-type]
+        mentions=None,  # type: ignore[arg-type]
+        audit=None,  # type: ignore[arg-type]
+        outbox=outbox,  # type: ignore[arg-type]
+        canned=None,  # type: ignore[arg-type]
+        rules=None,  # type: ignore[arg-type]
+        out=ModerationPublishers(sent, sent, sent, sent),  # type: ignore[arg-type]
+        lease=timedelta(minutes=5),
+    )
+    assert await inbox.republish_stale() == 1
+    assert sent.sent == [("ModerationDecision", "x:1")]
+    assert outbox.entries == {}
