@@ -106,6 +106,26 @@ class Settings(BaseSettings):
     #: Poll our published posts' engagement for this long after publishing.
     engagement_poll_days: float = Field(default=7.0, gt=0, le=90)
 
+    # --- Publisher -----------------------------------------------------------------------
+    #: How often each replica looks for due posts (also the floor of dispatch lateness).
+    publisher_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    #: How long a claimed post belongs to one replica; a crashed replica's posts are
+    #: reconciled with the network and retried after this.
+    publisher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: Most due posts one replica claims per database round trip.
+    publisher_claim_batch: int = Field(default=200, ge=1, le=5_000)
+    #: Concurrent requests to the networks per replica.
+    publisher_send_concurrency: int = Field(default=32, ge=1, le=1_000)
+    #: Timeout of one request to a network.
+    publisher_send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: Attempts before a post that keeps failing for a retryable reason is marked failed.
+    publisher_max_attempts: int = Field(default=8, ge=1, le=100)
+    #: Exponential backoff between attempts: base * 2^(attempt-1), jittered, capped.
+    publisher_retry_base_seconds: float = Field(default=5.0, gt=0)
+    publisher_retry_max_seconds: float = Field(default=900.0, gt=0)
+    #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
+    publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
+
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
