@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -158,7 +159,7 @@ def test_hourly_cron_over_the_fall_back_night_never_repeats_an_instant() -> None
         seen.append(nxt)
         after = nxt
     assert len(set(seen)) == 4
-    assert all(b > a for a, b in zip(seen, seen[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(seen))
 
 
 def test_rrule_count_ends_and_bad_rules_are_refused() -> None:
@@ -213,5 +214,6 @@ def test_bluesky_record_key_is_a_deterministic_tid() -> None:
 def test_webhook_signature_is_hmac_sha256_over_timestamp_and_body() -> None:
     sig = signature("geheim", "1800000000", b'{"a":1}')
     assert sig == signature("geheim", "1800000000", b'{"a":1}')
-    assert sig.startswith("sha256=") and len(sig) == 7 + 64
+    assert sig.startswith("sha256=")
+    assert len(sig) == 7 + 64
     assert sig != signature("geheim", "1800000001", b'{"a":1}')
