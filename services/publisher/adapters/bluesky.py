@@ -25,10 +25,13 @@ _TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 
 
 def record_key(post_id: str, scheduled_for: datetime | None) -> str:
-    """A TID (13 base32-sortable chars): the due time in µs plus bits of the post id's hash."""
+    """A TID (13 base32-sortable chars): the due second plus bits of the post id's hash.
+
+    Whole seconds only, so the key is the same whatever precision the database keeps.
+    """
     digest = int.from_bytes(hashlib.sha256(post_id.encode()).digest()[:8], "big")
     base = scheduled_for or datetime(2024, 1, 1, tzinfo=UTC)
-    micros = int(base.timestamp() * 1_000_000) + digest % 1_000_000
+    micros = int(base.timestamp()) * 1_000_000 + digest % 1_000_000
     value = ((micros & ((1 << 53) - 1)) << 10) | (digest >> 54)
     chars = []
     for _ in range(13):
