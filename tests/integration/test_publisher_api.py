@@ -211,6 +211,12 @@ async def test_post_life_over_http_with_approval_events_and_listing(settings: Se
         assert rest.json()["next_cursor"] is None
         submitted = await client.patch("/v1/posts/draft-0", json={"draft": False})
         assert submitted.json()["status"] == "awaiting_approval"
+        metrics = (await client.get("/metrics")).text
+        assert 'smm_publisher_dispatch_lateness_seconds_count{platform="mastodon"}' in metrics
+        assert (
+            'smm_publisher_post_transitions_total{platform="mastodon",status="published"}'
+            in metrics
+        )
     records = await consume(settings.kafka_bootstrap_servers, events_topic, count=8, timeout=20)
     events = [PostEvent.model_validate_json(r.value) for r in records]
     launch = [e for e in events if e.post_id == "launch"]

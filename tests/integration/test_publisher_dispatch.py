@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -345,3 +346,27 @@ async def _series_done(r: Replica, series_id: str) -> int:
     await r.dispatcher.run_once()
     found = await r.posts.search({"series_id": series_id, "status": "published"}, None, 10)
     return len(found)
+
+
+async def test_add_to_queue_takes_the_next_free_slot_in_the_channels_timezone(
+    settings: Settings,
+) -> None:
+    async with fake_networks() as nets, replica(fast(settings), "r1") as r:
+        slots = [{"weekday": day, "time": "09:30"} for day in ("mon", "wed", "fri")]
+        channel = await add_channel(r, nets, "mastodon", slots=slots)
+        queued = []
+        for i in range(4):
+            post, _ = await r.calendar.create(request(f"q-{i}", channel, publish_at=None))
+            queued.append(post["scheduled_for"])
+        await r.calendar.cancel("q-1", "", "tester")
+        refill, _ = await r.calendar.create(request("q-4", channel, publish_at=None))
+    berlin = [t.astimezone(ZoneInfo("Europe/Berlin")) for t in queued]
+    assert all((t.hour, t.minute) == (9, 30) for t in berlin)
+    assert [t.strftime("%a") for t in berlin][:3] in (
+        ["Mon", "Wed", "Fri"],
+        ["Wed", "Fri", "Mon"],
+        ["Fri", "Mon", "Wed"],
+    )
+    assert len(set(queued)) == 4
+    assert queued == sorted(queued)
+    assert refill["scheduled_for"] == queued[1]  # the cancelled post's slot is free again
