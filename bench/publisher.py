@@ -308,8 +308,8 @@ def main() -> None:
         "--window", type=float, default=180.0, help="seconds over which posts are due"
     )
     parser.add_argument("--lead", type=float, default=None, help="seconds before the first is due")
-    parser.add_argument("--lease", type=float, default=15.0)
-    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--lease", type=float, default=30.0)
+    parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--poll", type=float, default=0.2)
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait after the window")

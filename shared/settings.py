@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     #: reconciled with the network and retried after this.
     publisher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     #: Most due posts one replica claims per database round trip.
-    publisher_claim_batch: int = Field(default=200, ge=1, le=5_000)
+    publisher_claim_batch: int = Field(default=100, ge=1, le=5_000)
     #: Concurrent requests to the networks per replica.
     publisher_send_concurrency: int = Field(default=32, ge=1, le=1_000)
     #: Timeout of one request to a network.

@@ -329,7 +329,7 @@ class Dispatcher:
         )
 
 
-async def refresh_post_gauge(posts: PostStore, interval: float = 15.0) -> None:
+async def refresh_post_gauge(posts: PostStore, interval: float = 60.0) -> None:
     """Keep `smm_publisher_posts` current (a background task)."""
     while True:
         POSTS.clear()

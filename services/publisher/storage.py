@@ -29,9 +29,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     COMMANDS: [IndexModel([("post_id", ASCENDING), ("received_at", ASCENDING)], name="post")],
     CHANNELS: [],
     POSTS: [
+        # The scheduler's one index: due scheduled posts, and (because a claim sets `due_at`
+        # to the lease's end) publishing posts whose lease expired. Few indexes keep the
+        # claim and outcome writes cheap.
         IndexModel([("status", ASCENDING), ("due_at", ASCENDING)], name="due"),
-        IndexModel([("status", ASCENDING), ("lease_until", ASCENDING)], name="lease"),
-        IndexModel([("claim_token", ASCENDING)], name="claim", sparse=True),
         IndexModel(
             [("channel_id", ASCENDING), ("status", ASCENDING), ("scheduled_for", ASCENDING)],
             name="channel",
@@ -204,7 +205,7 @@ class PostStore:
         limit: int,
         blocked_channels: Sequence[str],
     ) -> list[Document]:
-        """Claim up to `limit` due posts for `owner` in three round trips, whatever `limit` is.
+        """Claim up to `limit` due posts for `owner` in a few round trips, whatever `limit` is.
 
         Due scheduled posts become `publishing`; posts whose lease expired while `publishing`
         (their replica died mid-send) are taken over and flagged `uncertain`, so the sender
@@ -229,7 +230,13 @@ class PostStore:
         )
         if not due and not expired:
             return []
-        lease_fields = {"lease_owner": owner, "lease_until": now + lease, "claim_token": token}
+        lease_until = now + lease
+        lease_fields = {
+            "lease_owner": owner,
+            "lease_until": lease_until,
+            "due_at": lease_until,  # a publishing post is "due" for take-over when its lease ends
+            "claim_token": token,
+        }
         if due:
             await self._posts.update_many(
                 {"_id": {"$in": [d["_id"] for d in due]}, "status": "scheduled"},
@@ -243,11 +250,14 @@ class PostStore:
                 {
                     "_id": {"$in": [d["_id"] for d in expired]},
                     "status": "publishing",
-                    "lease_until": {"$lt": now},
+                    "due_at": {"$lt": now},
                 },
                 {"$set": {**lease_fields, "uncertain": True, "claimed_at": now}},
             )
-        return await self._posts.find({"claim_token": token}).to_list(None)
+        candidates = [d["_id"] for d in due] + [d["_id"] for d in expired]
+        return await self._posts.find({"_id": {"$in": candidates}, "claim_token": token}).to_list(
+            None
+        )
 
     async def finish(self, token: str, outcomes: Sequence[Outcome]) -> set[str]:
         """Write the outcome of each claimed post, only if this claim still holds it.

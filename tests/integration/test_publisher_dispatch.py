@@ -71,8 +71,8 @@ async def test_each_network_success_and_permanent_rejection(
     async with fake_networks() as nets, replica(fast(settings), "r1") as r:
         channel = await add_channel(r, nets, platform)
         await r.calendar.create(request("ok-1", channel))
+        await drain(r)
         await r.calendar.create(request("bad-1", channel, text="Wird abgelehnt (bad-1)"))
-        nets.state.script(platform, {})  # first request: normal success
         nets.state.script(platform, {"status": 400, "body": {"error": "Invalid status"}})
         await drain(r)
         ok, bad = await r.post("ok-1"), await r.post("bad-1")
