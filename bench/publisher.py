@@ -199,6 +199,7 @@ async def run(args: argparse.Namespace) -> None:
             "SMM_PUBLISHER_CLAIM_BATCH": str(args.batch),
             "SMM_PUBLISHER_SEND_CONCURRENCY": str(args.concurrency),
             "SMM_PUBLISHER_POLL_INTERVAL_SECONDS": str(args.poll),
+            "SMM_PUBLISHER_CLAIM_AHEAD_SECONDS": str(args.ahead),
             "SMM_BENCH_TOKEN": "bench-network-token",
             "SMM_BENCH_HOOK_SECRET": WEBHOOK_SECRET,
         }
@@ -282,7 +283,8 @@ async def run(args: argparse.Namespace) -> None:
     print(
         f"workload: {args.posts} posts over {args.window:.0f}s across {args.channels} channels, "
         f"{args.replicas} replicas (batch {args.batch}, concurrency {args.concurrency}, "
-        f"lease {args.lease:.0f}s), replica 0 killed (SIGKILL) at mid-window"
+        f"lease {args.lease:.0f}s, claim ahead {args.ahead}s), "
+        "replica 0 killed (SIGKILL) at mid-window"
     )
     print(f"setup: inserted {args.posts} posts in {insert_seconds:.1f}s")
     took = (finished_at - start).total_seconds()
@@ -312,6 +314,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--poll", type=float, default=0.2)
+    parser.add_argument("--ahead", type=float, default=1.0, help="claim this long before due")
     parser.add_argument("--drain", type=float, default=300.0, help="longest wait after the window")
     asyncio.run(run(parser.parse_args()))
 

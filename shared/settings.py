@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     #: How long a claimed post belongs to one replica; a crashed replica's posts are
     #: reconciled with the network and retried after this.
     publisher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: Claim posts this long before they are due (hides the database round trips from the
+    #: lateness); from then on the post is `publishing` and edits or cancels answer 409.
+    publisher_claim_ahead_seconds: float = Field(default=0.5, ge=0, le=30)
     #: Most due posts one replica claims per database round trip.
     publisher_claim_batch: int = Field(default=100, ge=1, le=5_000)
     #: Concurrent requests to the networks per replica.

@@ -81,6 +81,7 @@ class Dispatcher:
         self._settings = settings
         self.owner = owner or replica_id()
         self._lease = timedelta(seconds=settings.publisher_lease_seconds)
+        self._ahead = timedelta(seconds=settings.publisher_claim_ahead_seconds)
         self._send_slots = asyncio.Semaphore(settings.publisher_send_concurrency)
         self._max_inflight = settings.publisher_send_concurrency * 4
         self._inflight = 0
@@ -108,6 +109,11 @@ class Dispatcher:
                 if len(claimed) < room:
                     await asyncio.sleep(interval)
         finally:
+            # Shutting down: let rounds in flight finish their sends and record them (a send
+            # cut off halfway would only be reconciled after its lease), then give up.
+            if self._rounds:
+                grace = self._settings.publisher_send_timeout_seconds + 5
+                await asyncio.wait(list(self._rounds), timeout=grace)
             for task in list(self._rounds):
                 task.cancel()
 
@@ -122,7 +128,9 @@ class Dispatcher:
     async def _claim(self, limit: int) -> list[Document]:
         now = utc_now()
         blocked = await self._channels.blocked(now)
-        claimed = await self._posts.claim_due(self.owner, now, self._lease, limit, blocked)
+        claimed = await self._posts.claim_due(
+            self.owner, now, self._lease, limit, blocked, ahead=self._ahead
+        )
         if claimed:
             CLAIM_BATCH.observe(len(claimed))
         return claimed
@@ -186,6 +194,9 @@ class Dispatcher:
         return sendable
 
     async def _send(self, post: Document, channel: Document | None) -> Outcome | None:
+        wait = (post.get("claimed_due", utc_now()) - utc_now()).total_seconds()
+        if wait > 0:  # claimed a moment ahead (SMM_PUBLISHER_CLAIM_AHEAD_SECONDS)
+            await asyncio.sleep(wait)
         async with self._send_slots:
             with bound_ids(post_id=post["_id"]):
                 return await self._send_one(post, channel)

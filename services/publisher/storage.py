@@ -204,18 +204,21 @@ class PostStore:
         lease: timedelta,
         limit: int,
         blocked_channels: Sequence[str],
+        ahead: timedelta = timedelta(0),
     ) -> list[Document]:
         """Claim up to `limit` due posts for `owner` in a few round trips, whatever `limit` is.
 
-        Due scheduled posts become `publishing`; posts whose lease expired while `publishing`
-        (their replica died mid-send) are taken over and flagged `uncertain`, so the sender
-        asks the network before sending again.
+        Scheduled posts due before `now + ahead` become `publishing` (each keeps its due time
+        as `claimed_due`, so the sender waits for it); posts whose lease expired while
+        `publishing` (their replica died mid-send) are taken over and flagged `uncertain`, so
+        the sender asks the network before sending again.
         """
         token = uuid.uuid4().hex
         blocked = {"channel_id": {"$nin": list(blocked_channels)}} if blocked_channels else {}
         due = (
             await self._posts.find(
-                {"status": "scheduled", "due_at": {"$lte": now}, **blocked}, {"_id": 1}
+                {"status": "scheduled", "due_at": {"$lte": now + ahead}, **blocked},
+                {"_id": 1, "due_at": 1},
             )
             .sort("due_at", ASCENDING)
             .limit(limit)
@@ -223,7 +226,7 @@ class PostStore:
         )
         expired = (
             await self._posts.find(
-                {"status": "publishing", "lease_until": {"$lt": now}, **blocked}, {"_id": 1}
+                {"status": "publishing", "due_at": {"$lt": now}, **blocked}, {"_id": 1}
             )
             .limit(max(1, limit // 4))
             .to_list(None)
@@ -254,10 +257,14 @@ class PostStore:
                 },
                 {"$set": {**lease_fields, "uncertain": True, "claimed_at": now}},
             )
-        candidates = [d["_id"] for d in due] + [d["_id"] for d in expired]
-        return await self._posts.find({"_id": {"$in": candidates}, "claim_token": token}).to_list(
-            None
-        )
+        due_at = {d["_id"]: d["due_at"] for d in due}
+        candidates = [*due_at, *(d["_id"] for d in expired)]
+        claimed = await self._posts.find(
+            {"_id": {"$in": candidates}, "claim_token": token}
+        ).to_list(None)
+        for post in claimed:
+            post["claimed_due"] = due_at.get(post["_id"], now)
+        return claimed
 
     async def finish(self, token: str, outcomes: Sequence[Outcome]) -> set[str]:
         """Write the outcome of each claimed post, only if this claim still holds it.

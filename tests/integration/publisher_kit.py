@@ -156,6 +156,7 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
         "publisher_retry_base_seconds": 0.2,
         "publisher_retry_max_seconds": 1.0,
         "publisher_max_attempts": 4,
+        "publisher_claim_ahead_seconds": 0.0,
     }
     values.update(overrides)
     return settings.model_copy(update=values)
