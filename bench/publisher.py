@@ -298,6 +298,8 @@ async def run(args: argparse.Namespace) -> None:
             f"dispatch lateness, {label}: p50 {percentile(values, 0.5):.3f}s  "
             f"p99 {percentile(values, 0.99):.3f}s  max {max(values, default=float('nan')):.3f}s"
         )
+    slow = sum(1 for value in lateness if value > 1.0)
+    print(f"sent more than 1 s late: {slow} (a killed replica's posts wait for its lease)")
     print(f"logs: {workdir}")
 
 
