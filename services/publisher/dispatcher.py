@@ -340,8 +340,11 @@ class Dispatcher:
         )
 
 
-async def refresh_post_gauge(posts: PostStore, interval: float = 60.0) -> None:
-    """Keep `smm_publisher_posts` current (a background task)."""
+async def refresh_post_gauge(posts: PostStore, interval: float = 300.0) -> None:
+    """Keep `smm_publisher_posts` current (a background task).
+
+    Rarely: the count is an aggregation over every post, which a large calendar pays for.
+    """
     while True:
         POSTS.clear()
         for row in await posts.counts():
