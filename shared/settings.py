@@ -134,6 +134,28 @@ class Settings(BaseSettings):
     moderation_rules_refresh_seconds: float = Field(default=5.0, gt=0, le=3_600)
     #: Most texts per `POST /v1/classify` request.
     moderation_classify_max_items: int = Field(default=1_000, ge=1, le=100_000)
+    # --- Publisher -----------------------------------------------------------------------
+    #: How often each replica looks for due posts (also the floor of dispatch lateness).
+    publisher_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    #: How long a claimed post belongs to one replica; a crashed replica's posts are
+    #: reconciled with the network and retried after this.
+    publisher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: Claim posts this long before they are due (hides the database round trips from the
+    #: lateness); from then on the post is `publishing` and edits or cancels answer 409.
+    publisher_claim_ahead_seconds: float = Field(default=0.5, ge=0, le=30)
+    #: Most due posts one replica claims per database round trip.
+    publisher_claim_batch: int = Field(default=100, ge=1, le=5_000)
+    #: Concurrent requests to the networks per replica.
+    publisher_send_concurrency: int = Field(default=32, ge=1, le=1_000)
+    #: Timeout of one request to a network.
+    publisher_send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: Attempts before a post that keeps failing for a retryable reason is marked failed.
+    publisher_max_attempts: int = Field(default=8, ge=1, le=100)
+    #: Exponential backoff between attempts: base * 2^(attempt-1), jittered, capped.
+    publisher_retry_base_seconds: float = Field(default=5.0, gt=0)
+    publisher_retry_max_seconds: float = Field(default=900.0, gt=0)
+    #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
+    publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
 
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.
