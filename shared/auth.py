@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from shared.errors import ApiError
-from shared.settings import Settings
+from shared.settings import Settings, TokenGrant
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +39,16 @@ class TokenAuthority:
     """Knows the configured tokens and turns an Authorization header into a Principal."""
 
     def __init__(self, settings: Settings) -> None:
-        tokens: dict[str, frozenset[str]] = {
-            token: frozenset(scopes) for token, scopes in settings.api_tokens.items()
-        }
+        tokens: dict[str, Principal] = {}
+        for token, grant in settings.api_tokens.items():
+            if isinstance(grant, TokenGrant):
+                tokens[token] = Principal(id=grant.user, scopes=frozenset(grant.scopes))
+            else:
+                tokens[token] = Principal(id=_fingerprint(token), scopes=frozenset(grant))
         if settings.admin_token is not None:
-            tokens[settings.admin_token.get_secret_value()] = frozenset({"admin"})
-        self._tokens = [(token.encode(), scopes) for token, scopes in tokens.items()]
+            admin = settings.admin_token.get_secret_value()
+            tokens[admin] = Principal(id=_fingerprint(admin), scopes=frozenset({"admin"}))
+        self._tokens = [(token.encode(), principal) for token, principal in tokens.items()]
         self.protect_reads = settings.protect_reads
 
     def authenticate(self, authorization: str | None) -> Principal | None:
@@ -55,9 +59,9 @@ class TokenAuthority:
             return None
         candidate = token.strip().encode()
         found: Principal | None = None
-        for known, scopes in self._tokens:  # check all: no early exit, no timing hint
+        for known, principal in self._tokens:  # check all: no early exit, no timing hint
             if hmac.compare_digest(known, candidate):
-                found = Principal(id=_fingerprint(token.strip()), scopes=scopes)
+                found = principal
         return found
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["ingest", "moderation", "publisher", "metrics"]
@@ -28,6 +28,16 @@ SCOPES: frozenset[str] = frozenset(
         "channels:write",
     }
 )
+
+
+class TokenGrant(BaseModel):
+    """A token held by a named person or system, e.g. a reviewer: the name is the actor in
+    audit trails and decisions (a token given only as a scope list acts as `token-<hash>`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
+    scopes: list[str]
 
 
 class Settings(BaseSettings):
@@ -70,8 +80,9 @@ class Settings(BaseSettings):
     #: Admin bearer token with every scope. Unset: only `api_tokens` can write.
     #: `smm local up` generates one when it is unset and prints it.
     admin_token: SecretStr | None = None
-    #: More tokens: JSON object token → list of scopes, e.g. {"abc": ["read", "posts:write"]}.
-    api_tokens: dict[str, list[str]] = Field(default_factory=dict)
+    #: More tokens: JSON object token → list of scopes, e.g. {"abc": ["read", "posts:write"]},
+    #: or → {"user": "alice", "scopes": [...]} to name who holds it (audit trails).
+    api_tokens: dict[str, list[str] | TokenGrant] = Field(default_factory=dict)
     #: When true, read endpoints need a token with the `read` scope as well.
     protect_reads: bool = False
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
@@ -114,6 +125,38 @@ class Settings(BaseSettings):
     #: Poll our published posts' engagement for this long after publishing.
     engagement_poll_days: float = Field(default=7.0, gt=0, le=90)
 
+    # --- Moderation ----------------------------------------------------------------------
+    #: How long a reviewer's claim on an inbox item lasts; an abandoned claim then expires.
+    moderation_lease_seconds: float = Field(default=600.0, ge=5, le=86_400)
+    #: Mentions per consumed batch (one classifier call and three bulk writes per batch).
+    moderation_batch_size: int = Field(default=500, ge=1, le=10_000)
+    #: How often a replica re-reads the tracker rules changed through another replica.
+    moderation_rules_refresh_seconds: float = Field(default=5.0, gt=0, le=3_600)
+    #: Most texts per `POST /v1/classify` request.
+    moderation_classify_max_items: int = Field(default=1_000, ge=1, le=100_000)
+    # --- Publisher -----------------------------------------------------------------------
+    #: How often each replica looks for due posts (also the floor of dispatch lateness).
+    publisher_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
+    #: How long a claimed post belongs to one replica; a crashed replica's posts are
+    #: reconciled with the network and retried after this.
+    publisher_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: Claim posts this long before they are due (hides the database round trips from the
+    #: lateness); from then on the post is `publishing` and edits or cancels answer 409.
+    publisher_claim_ahead_seconds: float = Field(default=0.5, ge=0, le=30)
+    #: Most due posts one replica claims per database round trip.
+    publisher_claim_batch: int = Field(default=100, ge=1, le=5_000)
+    #: Concurrent requests to the networks per replica.
+    publisher_send_concurrency: int = Field(default=32, ge=1, le=1_000)
+    #: Timeout of one request to a network.
+    publisher_send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    #: Attempts before a post that keeps failing for a retryable reason is marked failed.
+    publisher_max_attempts: int = Field(default=8, ge=1, le=100)
+    #: Exponential backoff between attempts: base * 2^(attempt-1), jittered, capped.
+    publisher_retry_base_seconds: float = Field(default=5.0, gt=0)
+    publisher_retry_max_seconds: float = Field(default=900.0, gt=0)
+    #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
+    publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
+
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
@@ -136,8 +179,11 @@ class Settings(BaseSettings):
 
     @field_validator("api_tokens")
     @classmethod
-    def _known_scopes(cls, tokens: dict[str, list[str]]) -> dict[str, list[str]]:
-        for token, scopes in tokens.items():
+    def _known_scopes(
+        cls, tokens: dict[str, list[str] | TokenGrant]
+    ) -> dict[str, list[str] | TokenGrant]:
+        for token, grant in tokens.items():
+            scopes = grant.scopes if isinstance(grant, TokenGrant) else grant
             if token.startswith("change-me") or len(token) < 12:
                 raise ValueError(
                     f"token …{token[-4:]} is a placeholder or shorter than 12 characters"

@@ -1,52 +1,57 @@
-"""Moderation's Kafka side: consumes raw mentions, produces its decisions and alerts."""
+"""Moderation's Kafka side: raw mentions in (in batches); classified mentions, decisions,
+urgent alerts and reply commands out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 
-from services.moderation.storage import MentionStore
-from shared.events import Alert, ClassifiedMention, Mention, ModerationDecision
-from shared.kafka import EventPublisher, batch_consumer
-from shared.logging import get_logger
+from services.moderation.pipeline import ModerationPublishers
+from shared.events import Alert, ClassifiedMention, Mention, ModerationDecision, ScheduleCommand
+from shared.kafka import BatchProducer, EventPublisher, batch_consumer
 from shared.service import ServiceRuntime
 from shared.topics import (
     ALERTS,
     MENTIONS_CLASSIFIED,
     MENTIONS_RAW,
     MODERATION_DECISIONS,
+    POSTS_COMMANDS,
 )
 
-log = get_logger(__name__)
 GROUP_ID = "smm-moderation"
 
 
-@dataclass(frozen=True)
-class ModerationPublishers:
-    classified: EventPublisher
-    decisions: EventPublisher
-    alerts: EventPublisher
+def publishers(runtime: ServiceRuntime) -> ModerationPublishers:
+    """Declare moderation's publishers (they appear in its AsyncAPI document).
 
-
-def register(runtime: ServiceRuntime, store: MentionStore) -> ModerationPublishers:
-    """Subscribe to raw mentions (in batches) and declare moderation's publishers."""
+    The consumer's output goes through one batch producer: a batch of mentions is written with
+    one wait for all acknowledgements. Replies from the inbox are single commands.
+    """
     settings = runtime.settings
     broker = runtime.broker
-    publishers = ModerationPublishers(
-        classified=EventPublisher(broker, MENTIONS_CLASSIFIED, ClassifiedMention, settings),
-        decisions=EventPublisher(broker, MODERATION_DECISIONS, ModerationDecision, settings),
-        alerts=EventPublisher(broker, ALERTS, Alert, settings),
+    batch = BatchProducer(settings, runtime.name)
+    runtime.on_start(batch.start)
+    runtime.on_stop(batch.stop)
+    return ModerationPublishers(
+        classified=EventPublisher(broker, MENTIONS_CLASSIFIED, ClassifiedMention, settings, batch),
+        decisions=EventPublisher(broker, MODERATION_DECISIONS, ModerationDecision, settings, batch),
+        alerts=EventPublisher(broker, ALERTS, Alert, settings, batch),
+        commands=EventPublisher(broker, POSTS_COMMANDS, ScheduleCommand, settings),
     )
 
+
+def subscribe_raw_mentions(
+    runtime: ServiceRuntime, on_batch: Callable[[Sequence[Mention]], Awaitable[object]]
+) -> None:
+    """Raw mentions from ingest, in batches; committed after `on_batch` returns."""
+
     @batch_consumer(
-        broker,
-        settings,
+        runtime.broker,
+        runtime.settings,
         MENTIONS_RAW,
         Mention,
         group_id=GROUP_ID,
-        description="Raw mentions from ingest.",
+        max_records=runtime.settings.moderation_batch_size,
+        description="Raw mentions from ingest, classified and routed in batches.",
     )
     async def on_raw_mentions(mentions: list[Mention]) -> None:
-        new = await store.add_many(mentions)
-        log.info("raw mentions stored", received=len(mentions), new=new)
-
-    return publishers
+        await on_batch(mentions)

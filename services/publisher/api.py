@@ -1,22 +1,287 @@
-"""Publisher's HTTP API."""
+"""Publisher's HTTP API: channels and posts (the contract's `/v1/posts` and `/v1/channels`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ValidationError
 
-from services.publisher.storage import CommandInbox
+from services.publisher.calendar import Calendar, PostRequest, public_post
+from services.publisher.channels import ChannelService, public_channel
+from services.publisher.domain.channels import ChannelIn, ChannelPatch, ReauthIn
+from services.publisher.domain.posts import PostIn, PostPatch, PostQuery
+from services.publisher.errors import DomainError
+from services.publisher.storage import CommandInbox, PostStore
 from shared.auth import Principal, require_scope
+from shared.errors import ApiError, validation_summary
+from shared.events import Identifier, PostStatus
+
+M = TypeVar("M", bound=BaseModel)
+
+Reader = Annotated[Principal, Depends(require_scope("read"))]
+PostWriter = Annotated[Principal, Depends(require_scope("posts:write"))]
+Approver = Annotated[Principal, Depends(require_scope("posts:approve"))]
+ChannelWriter = Annotated[Principal, Depends(require_scope("channels:write"))]
 
 
-def build_router(inbox: CommandInbox) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["posts"])
+async def _body(request: Request, model: type[M]) -> M:
+    """The request's JSON body as `model`; 400 for bad JSON, 422 with the reasons otherwise."""
+    try:
+        raw = json.loads(await request.body() or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, "bad_request", f"body is not valid JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ApiError(422, "invalid_request", "body must be a JSON object")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", validation_summary(exc)) from exc
 
-    @router.get("/posts/{post_id}/commands", summary="Commands received for a post, oldest first")
-    async def post_commands(
-        post_id: str, principal: Annotated[Principal, Depends(require_scope("read"))]
-    ) -> list[dict[str, Any]]:
+
+def _api_error(exc: DomainError) -> ApiError:
+    return ApiError(exc.status, exc.code, exc.message, exc.details)
+
+
+def _encode_cursor(post: dict[str, Any]) -> str:
+    raw = json.dumps([post["created_at"].isoformat(), post["_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, post_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(post_id)
+    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
+def build_router(
+    calendar: Calendar, channels: ChannelService, posts: PostStore, inbox: CommandInbox
+) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    # --- channels ------------------------------------------------------------------------
+
+    @router.post(
+        "/channels",
+        status_code=201,
+        tags=["channels"],
+        summary="Create a channel",
+        description=(
+            "Body: {id, platform, account, name, timezone (IANA), slots [{weekday, time}], "
+            "rate_limit {max_posts, per_seconds}, approval_required, credential_ref "
+            "(`env:NAME` or `settings:NAME`), api_base_url, signing_secret_ref}. "
+            "Secrets are referenced, never stored. A channel whose secret is not set yet is "
+            "created in state `needs_reauth`."
+        ),
+    )
+    async def create_channel(request: Request, principal: ChannelWriter) -> dict[str, Any]:
+        channel = await _body(request, ChannelIn)
+        try:
+            return public_channel(await channels.create(channel, principal.id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.get("/channels", tags=["channels"], summary="Every channel")
+    async def list_channels(principal: Reader) -> dict[str, Any]:
+        return {"channels": [public_channel(c) for c in await channels.all()]}
+
+    @router.get("/channels/{channel_id}", tags=["channels"], summary="One channel")
+    async def get_channel(channel_id: Identifier, principal: Reader) -> dict[str, Any]:
+        try:
+            return public_channel(await channels.get(channel_id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.patch("/channels/{channel_id}", tags=["channels"], summary="Change a channel")
+    async def patch_channel(
+        channel_id: Identifier, request: Request, principal: ChannelWriter
+    ) -> dict[str, Any]:
+        patch = await _body(request, ChannelPatch)
+        try:
+            return public_channel(await channels.change(channel_id, patch))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.post(
+        "/channels/{channel_id}/reauth",
+        tags=["channels"],
+        summary="Set a parked channel active again",
+        description=(
+            "After the token behind `credential_ref` was renewed (or with a new "
+            "`credential_ref`): the channel becomes `active` and its held posts are sent."
+        ),
+    )
+    async def reauth_channel(
+        channel_id: Identifier, request: Request, principal: ChannelWriter
+    ) -> dict[str, Any]:
+        body = await _body(request, ReauthIn)
+        try:
+            return public_channel(await channels.reauthorise(channel_id, body.credential_ref))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    # --- posts ---------------------------------------------------------------------------
+
+    @router.post(
+        "/posts",
+        status_code=201,
+        tags=["posts"],
+        summary="Create a post, reply, draft or recurring series",
+        description=(
+            "Body: {post_id?, channel_id, text, media, publish_at | rrule | cron, timezone, "
+            "in_reply_to_mention_id, requires_approval, idempotency_key, draft}. No timing: "
+            "the channel's next free slot (a reply: at once). Text and media are checked "
+            "against the network's limits now (422 with the reason). Repeating a request "
+            "with the same post_id and content answers 200 with the existing post."
+        ),
+    )
+    async def create_post(
+        request: Request, response: Response, principal: PostWriter
+    ) -> dict[str, Any]:
+        body = await _body(request, PostIn)
+        post_id = body.post_id or f"post-{_new_id()}"
+        try:
+            post, created = await calendar.create(
+                PostRequest(
+                    post_id=post_id,
+                    channel_id=body.channel_id,
+                    text=body.text,
+                    media=list(body.media),
+                    publish_at=body.publish_at,
+                    rrule=body.rrule,
+                    cron=body.cron,
+                    timezone=body.timezone,
+                    in_reply_to_mention_id=body.in_reply_to_mention_id,
+                    requires_approval=body.requires_approval,
+                    idempotency_key=body.idempotency_key,
+                    draft=body.draft,
+                    actor=principal.id,
+                )
+            )
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+        if not created:
+            response.status_code = 200
+        return public_post(post)
+
+    @router.get(
+        "/posts",
+        tags=["posts"],
+        summary="Posts, oldest created first, filtered and paginated",
+        description="Follow `next_cursor` (null on the last page).",
+    )
+    async def list_posts(
+        principal: Reader,
+        status: Annotated[PostStatus | None, Query()] = None,
+        channel_id: Annotated[Identifier | None, Query()] = None,
+        series_id: Annotated[Identifier | None, Query()] = None,
+        in_reply_to_mention_id: Annotated[Identifier | None, Query()] = None,
+        scheduled_from: Annotated[datetime | None, Query()] = None,
+        scheduled_to: Annotated[datetime | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+    ) -> dict[str, Any]:
+        query = PostQuery(
+            status=status,
+            channel_id=channel_id,
+            series_id=series_id,
+            in_reply_to_mention_id=in_reply_to_mention_id,
+            scheduled_from=scheduled_from,
+            scheduled_to=scheduled_to,
+            limit=limit,
+            cursor=cursor,
+        )
+        for name, value in (("scheduled_from", scheduled_from), ("scheduled_to", scheduled_to)):
+            if value is not None and value.tzinfo is None:
+                raise ApiError(422, "invalid_request", f"{name} needs a timezone offset")
+        filters: dict[str, Any] = {}
+        for field in ("status", "channel_id", "series_id", "in_reply_to_mention_id"):
+            value = getattr(query, field)
+            if value is not None:
+                filters[field] = value
+        window: dict[str, Any] = {}
+        if scheduled_from is not None:
+            window["$gte"] = scheduled_from
+        if scheduled_to is not None:
+            window["$lt"] = scheduled_to
+        if window:
+            filters["scheduled_for"] = window
+        after = _decode_cursor(cursor) if cursor else None
+        found = await posts.search(filters, after, limit + 1)
+        page = found[:limit]
+        more = len(found) > limit
+        return {
+            "posts": [public_post(p) for p in page],
+            "next_cursor": _encode_cursor(page[-1]) if more and page else None,
+        }
+
+    @router.get("/posts/{post_id}", tags=["posts"], summary="One post (or series)")
+    async def get_post(post_id: Identifier, principal: Reader) -> dict[str, Any]:
+        try:
+            return public_post(await calendar.get(post_id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.patch(
+        "/posts/{post_id}",
+        tags=["posts"],
+        summary="Edit a post until publishing starts",
+        description=(
+            "Body: {text?, media?, publish_at?, draft?, expected_version?}. 409 once publishing "
+            "has started (or when `expected_version` is stale). On a channel that requires "
+            "approval, changed content needs approval again."
+        ),
+    )
+    async def patch_post(
+        post_id: Identifier, request: Request, principal: PostWriter
+    ) -> dict[str, Any]:
+        patch = await _body(request, PostPatch)
+        try:
+            return public_post(await calendar.edit(post_id, patch, principal.id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.delete(
+        "/posts/{post_id}",
+        tags=["posts"],
+        summary="Cancel a post (or a whole series) until publishing starts",
+        description="The post is kept as `cancelled` and never sent; 409 once publishing started.",
+    )
+    async def cancel_post(
+        post_id: Identifier,
+        principal: PostWriter,
+        reason: Annotated[str, Query(max_length=2_000)] = "",
+    ) -> dict[str, Any]:
+        try:
+            return public_post(await calendar.cancel(post_id, reason, principal.id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.post("/posts/{post_id}/approve", tags=["posts"], summary="Approve a post")
+    async def approve_post(post_id: Identifier, principal: Approver) -> dict[str, Any]:
+        try:
+            return public_post(await calendar.approve(post_id, principal.id))
+        except DomainError as exc:
+            raise _api_error(exc) from exc
+
+    @router.get(
+        "/posts/{post_id}/commands",
+        tags=["posts"],
+        summary="Commands received for a post, oldest first",
+    )
+    async def post_commands(post_id: Identifier, principal: Reader) -> list[dict[str, Any]]:
         return await inbox.for_post(post_id)
 
     return router
+
+
+def _new_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex

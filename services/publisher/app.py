@@ -1,21 +1,57 @@
-"""Composition root of the publisher service."""
+"""Composition root of the publisher service: the one place real dependencies are wired."""
 
 from __future__ import annotations
 
+import httpx
 from fastapi import FastAPI
 
 from services.publisher import api, handlers, storage
+from services.publisher.adapters.registry import build_adapters
+from services.publisher.calendar import Calendar
+from services.publisher.channels import ChannelService
+from services.publisher.credentials import CredentialResolver
+from services.publisher.dispatcher import Dispatcher, refresh_post_gauge
+from shared import __version__
 from shared.http import create_http_app
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
 
-def build_app(settings: Settings) -> FastAPI:
+def build_app(
+    settings: Settings, http: httpx.AsyncClient | None = None, *, scheduler: bool = True
+) -> FastAPI:
+    """The publisher app; `scheduler=False` serves the API and commands without sending."""
     runtime = ServiceRuntime(name="publisher", settings=settings, indexes=storage.INDEXES)
+    timeout = settings.publisher_send_timeout_seconds
+    client = http or httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        headers={"User-Agent": f"smm-publisher/{__version__}"},
+        limits=httpx.Limits(max_connections=settings.publisher_send_concurrency * 2),
+    )
+    runtime.on_stop(client.aclose)
+    out = handlers.publishers(runtime)
+
+    posts = storage.PostStore(runtime.db)
+    channel_store = storage.ChannelStore(runtime.db)
+    channels = ChannelService(channel_store, CredentialResolver(settings))
+    calendar = Calendar(posts, channel_store, out.emit)
     inbox = storage.CommandInbox(runtime.db)
-    handlers.register(runtime, inbox)
+    handlers.register(runtime, inbox, calendar)
+
+    if scheduler:
+        dispatcher = Dispatcher(
+            posts=posts,
+            channel_store=channel_store,
+            channels=channels,
+            calendar=calendar,
+            adapters=build_adapters(client),
+            rate_windows=storage.RateWindows(runtime.db),
+            settings=settings,
+        )
+        runtime.add_background_task("scheduler", dispatcher.run)
+    runtime.add_background_task("post-gauge", lambda: refresh_post_gauge(posts))
     return create_http_app(
         runtime,
-        routers=[api.build_router(inbox)],
+        routers=[api.build_router(calendar, channels, posts, inbox)],
         description="The content calendar: scheduled posts and replies, sent once.",
     )

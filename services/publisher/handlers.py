@@ -1,12 +1,23 @@
-"""Publisher's Kafka side: consumes post commands, produces post events."""
+"""Publisher's Kafka side: post commands in (through the same calendar as the API), events out."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from services.publisher.calendar import Calendar, PostRequest
+from services.publisher.errors import DomainError
 from services.publisher.storage import CommandInbox
-from shared.events import PostCommand, PostEvent
-from shared.kafka import EventPublisher
+from shared.dlq import PermanentError
+from shared.events import (
+    ApproveCommand,
+    CancelCommand,
+    PostCommand,
+    PostEvent,
+    RescheduleCommand,
+    ScheduleCommand,
+)
+from shared.kafka import BatchProducer, EventPublisher
 from shared.logging import bound_ids, get_logger
 from shared.service import ServiceRuntime
 from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, consumer_group, topic_name
@@ -19,12 +30,66 @@ GROUP_ID = "smm-publisher"
 class PublisherPublishers:
     post_events: EventPublisher
 
+    async def emit(self, events: Sequence[PostEvent]) -> None:
+        """Publish post events keyed by post id; returns once Kafka acknowledged them all."""
+        await self.post_events.publish_many(list(events), key=lambda event: event.post_id)
 
-def register(runtime: ServiceRuntime, inbox: CommandInbox) -> PublisherPublishers:
-    settings = runtime.settings
-    publishers = PublisherPublishers(
-        post_events=EventPublisher(runtime.broker, POSTS_EVENTS, PostEvent, settings)
+
+def publishers(runtime: ServiceRuntime) -> PublisherPublishers:
+    """Post events go out through a batch producer: a scheduler round announces many at once."""
+    batch = BatchProducer(runtime.settings, runtime.name)
+    runtime.on_start(batch.start)
+    runtime.on_stop(batch.stop)
+    return PublisherPublishers(
+        post_events=EventPublisher(runtime.broker, POSTS_EVENTS, PostEvent, runtime.settings, batch)
     )
+
+
+def request_of(command: ScheduleCommand) -> PostRequest:
+    return PostRequest(
+        post_id=command.post_id,
+        channel_id=command.channel_id,
+        text=command.text,
+        media=list(command.media),
+        publish_at=command.publish_at,
+        rrule=command.rrule,
+        cron=command.cron,
+        # An unset timezone means the channel's; the model's "UTC" default is not a choice.
+        timezone=command.timezone if "timezone" in command.model_fields_set else None,
+        in_reply_to_mention_id=command.in_reply_to_mention_id,
+        requires_approval=command.requires_approval,
+        idempotency_key=command.idempotency_key,
+        draft=False,
+        actor=command.actor,
+    )
+
+
+async def apply_command(calendar: Calendar, command: PostCommand) -> None:
+    """Apply one command; a refusal becomes a failed post (schedule) or a dead letter."""
+    try:
+        if isinstance(command, ScheduleCommand):
+            request = request_of(command)
+            try:
+                await calendar.create(request)
+            except DomainError as exc:
+                if exc.status == 409:
+                    raise
+                log.warning("schedule command refused", code=exc.code, reason=exc.message)
+                await calendar.record_rejected(request, exc)
+        elif isinstance(command, RescheduleCommand):
+            if command.publish_at is None:
+                raise PermanentError("a reschedule command needs publish_at")
+            await calendar.reschedule(command.post_id, command.publish_at, command.actor)
+        elif isinstance(command, CancelCommand):
+            await calendar.cancel(command.post_id, command.reason, command.actor)
+        elif isinstance(command, ApproveCommand):
+            await calendar.approve(command.post_id, command.actor)
+    except DomainError as exc:
+        raise PermanentError(f"{exc.code}: {exc.message}") from exc
+
+
+def register(runtime: ServiceRuntime, inbox: CommandInbox, calendar: Calendar) -> None:
+    settings = runtime.settings
 
     @runtime.broker.subscriber(
         topic_name(POSTS_COMMANDS, settings),
@@ -35,7 +100,8 @@ def register(runtime: ServiceRuntime, inbox: CommandInbox) -> PublisherPublisher
     )
     async def on_post_command(command: PostCommand) -> None:
         with bound_ids(post_id=command.post_id):
+            # Applied first, recorded after: every command is idempotent, so a redelivery
+            # after a crash between the two changes nothing a second time.
+            await apply_command(calendar, command)
             new = await inbox.add(command)
-            log.info("post command received", command=command.command, new=new)
-
-    return publishers
+            log.info("post command applied", command=command.command, new=new)

@@ -1,0 +1,321 @@
+"""Per-tracker moderation rules and the routing they give a classified mention.
+
+A marketing team edits its tracker's rules through the API; this module validates them and
+turns one mention plus its classification into an action (approve, review, hide), a priority
+and the reasons for both. The one rule no configuration can break: a negative or toxic mention
+is never hidden or approved unseen, it goes to review.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Self
+
+import regex
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from services.moderation.domain import StrictModel
+from shared.events import (
+    Classification,
+    Identifier,
+    Intent,
+    Mention,
+    Platform,
+    Priority,
+    RoutingAction,
+    ShortText,
+)
+
+PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
+PRIORITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(PRIORITIES)}
+
+#: Longest a user-defined pattern may run on one mention before it counts as "no match".
+PATTERN_TIMEOUT_SECONDS = 0.05
+MAX_PATTERN_LENGTH = 200
+#: Characters every pattern is probed with (besides its own literal characters).
+_PROBE_CHARS = "a1 "
+
+
+def _probes(pattern: str) -> list[str]:
+    """Long runs of the pattern's own characters with a failing end: classic traps."""
+    own = [c for c in dict.fromkeys(pattern) if c.isalnum()][:12]
+    chars = list(dict.fromkeys([*own, *_PROBE_CHARS]))
+    probes = [c * 2_000 + "\x00" for c in chars]
+    if len(own) >= 2:
+        probes.append((own[0] + own[1]) * 1_000 + "\x00")
+    return probes
+
+
+#: Words that make any mention urgent by default (German and English): a crisis is brewing.
+DEFAULT_CRISIS_WORDS: tuple[str, ...] = (
+    "rückruf",
+    "rückrufaktion",
+    "lebensgefahr",
+    "verletzt",
+    "vergiftung",
+    "anwalt",
+    "klage",
+    "anzeige erstattet",
+    "datenleck",
+    "boykott",
+    "shitstorm",
+    "recall",
+    "injured",
+    "food poisoning",
+    "lawsuit",
+    "lawyer",
+    "data breach",
+    "boycott",
+)
+
+DEFAULT_REVIEW_INTENTS: tuple[Intent, ...] = ("complaint", "question", "purchase_intent")
+
+Word = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+AuthorRef = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Label = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_:-]{0,49}$")]
+Score = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def priority_max(*priorities: Priority) -> Priority:
+    return max(priorities, key=PRIORITY_RANK.__getitem__)
+
+
+def priority_raised(priority: Priority, steps: int = 1) -> Priority:
+    return PRIORITIES[min(len(PRIORITIES) - 1, PRIORITY_RANK[priority] + steps)]
+
+
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """Compile a user pattern; ValueError when it is invalid or backtracks catastrophically."""
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise ValueError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        compiled = regex.compile(pattern, regex.IGNORECASE | regex.UNICODE)
+    except regex.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from exc
+    for probe in _probes(pattern):
+        try:
+            compiled.search(probe, timeout=PATTERN_TIMEOUT_SECONDS)
+        except TimeoutError as exc:
+            raise ValueError(
+                "pattern is too slow (catastrophic backtracking, e.g. nested quantifiers)"
+            ) from exc
+    return compiled
+
+
+class PatternRule(StrictModel):
+    """A regular expression on the mention text and what a match means."""
+
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATTERN_LENGTH)]
+    action: RoutingAction | None = None
+    priority: Priority | None = None
+    label: Label | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _safe(cls, pattern: str) -> str:
+        compile_pattern(pattern)
+        return pattern
+
+
+class Thresholds(StrictModel):
+    """Classifier scores → routing. Spam at or above `spam_hide` is hidden automatically."""
+
+    spam_hide: Score = 0.9
+    spam_review: Score = 0.5
+    toxicity_review: Score = 0.5
+    #: Sentiment score at or below this makes a negative mention `high` priority.
+    strong_negative: Annotated[float, Field(ge=-1.0, le=0.0)] = -0.6
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.spam_review > self.spam_hide:
+            raise ValueError("spam_review must not exceed spam_hide")
+        return self
+
+
+class TrackerRules(StrictModel):
+    """Everything a team can configure for one tracker (defaults apply when none is stored)."""
+
+    brand: ShortText | None = None
+    block_authors: list[AuthorRef] = Field(default_factory=list, max_length=10_000)
+    allow_authors: list[AuthorRef] = Field(default_factory=list, max_length=10_000)
+    vip_authors: list[AuthorRef] = Field(default_factory=list, max_length=10_000)
+    #: Authors with at least this many followers are high reach: their mentions rank higher.
+    follower_threshold: Annotated[int, Field(ge=1)] | None = 10_000
+    block_words: list[Word] = Field(default_factory=list, max_length=1_000)
+    allow_words: list[Word] = Field(default_factory=list, max_length=1_000)
+    crisis_words: list[Word] = Field(
+        default_factory=lambda: list(DEFAULT_CRISIS_WORDS), max_length=1_000
+    )
+    #: Intents a person should answer even when the tone is fine.
+    review_intents: list[Intent] = Field(default_factory=lambda: list(DEFAULT_REVIEW_INTENTS))
+    #: False: every mention that is not hidden goes to review (small brands, strict teams).
+    auto_approve: bool = True
+    patterns: list[PatternRule] = Field(default_factory=list, max_length=50)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    #: Platform → our channel that answers there (replies need a channel).
+    reply_channels: dict[Platform, Identifier] = Field(default_factory=dict)
+
+
+DEFAULT_RULES = TrackerRules()
+
+
+@dataclass(frozen=True)
+class Route:
+    """What happens to a mention for one tracker, and why."""
+
+    action: RoutingAction
+    priority: Priority
+    reasons: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
+
+    @property
+    def urgent(self) -> bool:
+        return self.priority == "urgent"
+
+
+def _author_key(value: str) -> str:
+    return value.strip().lstrip("@").casefold()
+
+
+def _word_matcher(words: Iterable[str]) -> re.Pattern[str] | None:
+    """One alternation over escaped words, matching whole words only (no user regex here)."""
+    folded = sorted({w.casefold() for w in words}, key=len, reverse=True)
+    if not folded:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in folded) + r")(?!\w)")
+
+
+@dataclass
+class CompiledRules:
+    """A tracker's rules, compiled once and applied to many mentions."""
+
+    rules: TrackerRules
+    block_authors: frozenset[str] = field(init=False)
+    allow_authors: frozenset[str] = field(init=False)
+    vip_authors: frozenset[str] = field(init=False)
+    block_words: re.Pattern[str] | None = field(init=False)
+    allow_words: re.Pattern[str] | None = field(init=False)
+    crisis_words: re.Pattern[str] | None = field(init=False)
+    patterns: list[tuple[PatternRule, regex.Pattern[str]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        rules = self.rules
+        self.block_authors = frozenset(map(_author_key, rules.block_authors))
+        self.allow_authors = frozenset(map(_author_key, rules.allow_authors))
+        self.vip_authors = frozenset(map(_author_key, rules.vip_authors))
+        self.block_words = _word_matcher(rules.block_words)
+        self.allow_words = _word_matcher(rules.allow_words)
+        self.crisis_words = _word_matcher(rules.crisis_words)
+        self.patterns = [(p, compile_pattern(p.pattern)) for p in rules.patterns]
+
+    def route(self, mention: Mention, classification: Classification) -> Route:
+        """Apply the rules to one classified mention."""
+        rules, th = self.rules, self.rules.thresholds
+        text = mention.text.casefold()
+        author = {_author_key(mention.author.id)}
+        if mention.author.handle:
+            author.add(_author_key(mention.author.handle))
+        reasons: list[str] = []
+        labels: list[str] = []
+        must_review: list[Priority] = []  # negative, toxic, crisis: a person must look
+        hide = False
+        review: list[Priority] = []
+        approve_by_pattern = False
+
+        allowed_author = bool(author & self.allow_authors)
+        allowed_word = self.allow_words is not None and self.allow_words.search(text) is not None
+        if author & self.block_authors and not allowed_author:
+            hide = True
+            reasons.append("blocked author")
+            labels.append("blocked_author")
+        if self.block_words is not None and not allowed_word:
+            found = self.block_words.search(text)
+            if found:
+                hide = True
+                reasons.append(f"blocked word '{found.group(0)}'")
+                labels.append("blocked_word")
+        if classification.spam >= th.spam_hide and not allowed_author and not allowed_word:
+            hide = True
+            reasons.append(f"spam {classification.spam:.2f} ≥ {th.spam_hide:.2f}")
+        elif classification.spam >= th.spam_review and not allowed_author:
+            review.append("low")
+            reasons.append(f"possible spam {classification.spam:.2f}")
+        for rule, compiled in self.patterns:
+            try:
+                matched = compiled.search(mention.text, timeout=PATTERN_TIMEOUT_SECONDS)
+            except TimeoutError:
+                reasons.append(f"pattern '{rule.pattern}' timed out")
+                continue
+            if matched is None:
+                continue
+            reasons.append(f"pattern '{rule.pattern}'")
+            if rule.label:
+                labels.append(rule.label)
+            if rule.action == "hide":
+                hide = True
+            elif rule.action == "approve":
+                approve_by_pattern = True
+            elif rule.action == "review" or rule.priority is not None:
+                review.append(rule.priority or "normal")
+
+        toxic = "toxic" in classification.labels or classification.toxicity >= th.toxicity_review
+        if toxic:
+            must_review.append("high")
+            reasons.append(f"toxic {classification.toxicity:.2f}")
+        if classification.sentiment == "negative":
+            strong = classification.sentiment_score <= th.strong_negative
+            must_review.append("high" if strong else "normal")
+            reasons.append(f"negative {classification.sentiment_score:.2f}")
+        if self.crisis_words is not None:
+            crisis = self.crisis_words.search(text)
+            if crisis:
+                must_review.append("urgent")
+                reasons.append(f"crisis word '{crisis.group(0)}'")
+                labels.append("crisis")
+        if classification.intent in rules.review_intents:
+            review.append("normal")
+            reasons.append(f"intent {classification.intent}")
+
+        action: RoutingAction
+        if must_review:
+            action, priority = "review", priority_max(*must_review, *review)
+        elif hide:
+            action, priority = "hide", "low"
+        elif approve_by_pattern:
+            action, priority = "approve", "low"
+        elif review:
+            action, priority = "review", priority_max(*review)
+        elif not rules.auto_approve:
+            action, priority = "review", "low"
+            reasons.append("auto approval off")
+        else:
+            action, priority = "approve", "low"
+
+        vip = bool(author & self.vip_authors)
+        followers = mention.author.followers or 0
+        high_reach = rules.follower_threshold is not None and followers >= rules.follower_threshold
+        if vip:
+            labels.append("vip")
+        if high_reach:
+            labels.append("high_reach")
+        if action == "review" and (vip or high_reach):
+            priority = priority_raised(priority)
+            reasons.append("vip author" if vip else f"{followers} followers")
+        return Route(action, priority, tuple(reasons), tuple(labels))
+
+
+def merge_routes(routes: Sequence[Route]) -> Route:
+    """One mention, several trackers: agreeing trackers decide; any disagreement → review."""
+    if not routes:
+        raise ValueError("no routes to merge")
+    actions = {route.action for route in routes}
+    action: RoutingAction = actions.pop() if len(actions) == 1 else "review"
+    priority = priority_max(*(route.priority for route in routes))
+    reasons = tuple(dict.fromkeys(r for route in routes for r in route.reasons))
+    labels = tuple(dict.fromkeys(label for route in routes for label in route.labels))
+    if len({route.action for route in routes}) > 1:
+        reasons += ("trackers disagree",)
+    return Route(action, priority, reasons, labels)

@@ -1,0 +1,1 @@
+"""One adapter per network: send a post, and find out whether a post already went out."""

@@ -1,0 +1,69 @@
+"""A post's life: what a client may send, and which state changes are allowed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+
+from shared.events import HttpUrlText, Identifier, Model, PostStatus, TimezoneName, UtcDatetime
+
+#: Edits and cancels are honoured until publishing starts.
+CHANGEABLE: frozenset[str] = frozenset({"draft", "awaiting_approval", "scheduled"})
+FINAL: frozenset[str] = frozenset({"published", "failed", "cancelled"})
+PostKind = Literal["post", "series"]
+PostText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+
+
+class PostIn(Model):
+    """Body of `POST /v1/posts` (the HTTP twin of a `schedule` command).
+
+    No `publish_at`, `rrule` or `cron`: the channel's next free slot. `draft: true` keeps it
+    a draft until a PATCH with `draft: false` submits it.
+    """
+
+    post_id: Identifier | None = None
+    channel_id: Identifier
+    text: PostText
+    media: list[HttpUrlText] = Field(default_factory=list, max_length=20)
+    publish_at: UtcDatetime | None = None
+    rrule: Annotated[str, StringConstraints(min_length=1, max_length=1_000)] | None = None
+    cron: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    timezone: TimezoneName | None = None
+    in_reply_to_mention_id: Identifier | None = None
+    requires_approval: bool = False
+    idempotency_key: Identifier | None = None
+    draft: bool = False
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> PostIn:
+        given = [n for n in ("publish_at", "rrule", "cron") if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one of publish_at, rrule, cron (got {given})")
+        return self
+
+
+class PostPatch(Model):
+    """Body of `PATCH /v1/posts/{id}`: only the given fields change (until publishing starts)."""
+
+    text: PostText | None = None
+    media: list[HttpUrlText] | None = Field(default=None, max_length=20)
+    publish_at: UtcDatetime | None = None
+    #: true moves a post back to draft; false submits a draft (approval or schedule).
+    draft: bool | None = None
+    #: The version the client last saw; a stale one answers 409 instead of losing an edit.
+    expected_version: int | None = Field(default=None, ge=1)
+
+
+class PostQuery(Model):
+    """Filters of `GET /v1/posts`."""
+
+    status: PostStatus | None = None
+    channel_id: Identifier | None = None
+    series_id: Identifier | None = None
+    in_reply_to_mention_id: Identifier | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = None

@@ -1,0 +1,162 @@
+"""What the publisher's integration tests share: the fake networks, channels, a replica."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from pymongo import AsyncMongoClient
+
+from services.publisher import storage
+from services.publisher.adapters.registry import build_adapters
+from services.publisher.calendar import Calendar
+from services.publisher.channels import ChannelService
+from services.publisher.credentials import CredentialResolver
+from services.publisher.dispatcher import Dispatcher
+from shared.events import PostEvent
+from shared.local.servers import free_port
+from shared.mongo import Document, ensure_indexes
+from shared.settings import Settings
+from tests.fakes.platforms import WEBHOOK_SECRET, FakePlatform, build_fake_app
+
+AUTH = {"Authorization": "Bearer test-admin-token"}
+TOKEN_ENV = "SMM_TEST_CHANNEL_TOKEN"
+EXPIRED_ENV = "SMM_TEST_EXPIRED_TOKEN"
+HOOK_ENV = "SMM_TEST_HOOK_SECRET"
+os.environ[TOKEN_ENV] = "valid-token"
+os.environ[EXPIRED_ENV] = "expired-token"
+os.environ[HOOK_ENV] = WEBHOOK_SECRET
+
+ACCOUNTS = {
+    "mastodon": "brand",
+    "x": "4711",
+    "facebook": "page-1",
+    "linkedin": "urn:li:organization:42",
+    "bluesky": "did:plc:brand",
+    "generic": "crm",
+}
+
+
+@dataclass
+class FakeNetworks:
+    state: FakePlatform
+    base: str
+
+    def channel(self, platform: str, channel_id: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A channel body for `platform` pointing at the fake."""
+        suffix = "/webhook/hook" if platform == "generic" else f"/{platform}"
+        body: dict[str, Any] = {
+            "id": channel_id or f"{platform}-main",
+            "platform": platform,
+            "account": ACCOUNTS[platform],
+            "api_base_url": self.base + suffix,
+            "credential_ref": f"env:{TOKEN_ENV}",
+            "timezone": "Europe/Berlin",
+        }
+        if platform == "generic":
+            body["signing_secret_ref"] = f"env:{HOOK_ENV}"
+        body.update(extra)
+        return body
+
+
+@asynccontextmanager
+async def fake_networks(latency: float = 0.0) -> AsyncIterator[FakeNetworks]:
+    """The fake networks on a free port, in this event loop, over real HTTP."""
+    state = FakePlatform(latency=latency)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_fake_app(state),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "fake networks did not start"
+    try:
+        yield FakeNetworks(state=state, base=f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class Replica:
+    """One scheduler replica wired to the real database (events collected in memory)."""
+
+    dispatcher: Dispatcher
+    calendar: Calendar
+    channels: ChannelService
+    posts: storage.PostStore
+    channel_store: storage.ChannelStore
+    events: list[PostEvent] = field(default_factory=list)
+
+    async def post(self, post_id: str) -> Document:
+        found = await self.posts.get(post_id)
+        assert found is not None, post_id
+        return found
+
+    def statuses(self, post_id: str) -> list[str]:
+        return [e.status for e in self.events if e.post_id == post_id]
+
+
+@asynccontextmanager
+async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
+    client: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(), tz_aware=True
+    )
+    db = client[settings.mongodb_database]
+    await ensure_indexes(db, storage.INDEXES)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.publisher_send_timeout_seconds))
+    events: list[PostEvent] = []
+
+    async def emit(batch: Sequence[PostEvent]) -> None:
+        events.extend(batch)
+
+    posts = storage.PostStore(db)
+    channel_store = storage.ChannelStore(db)
+    channels = ChannelService(channel_store, CredentialResolver(settings))
+    calendar = Calendar(posts, channel_store, emit)
+    dispatcher = Dispatcher(
+        posts=posts,
+        channel_store=channel_store,
+        channels=channels,
+        calendar=calendar,
+        adapters=build_adapters(http),
+        rate_windows=storage.RateWindows(db),
+        settings=settings,
+        owner=owner,
+    )
+    try:
+        yield Replica(dispatcher, calendar, channels, posts, channel_store, events)
+    finally:
+        await http.aclose()
+        await client.close()
+
+
+def fast(settings: Settings, **overrides: Any) -> Settings:
+    """Short leases, polls and backoff so the tests stay quick."""
+    values: dict[str, Any] = {
+        "publisher_poll_interval_seconds": 0.05,
+        "publisher_lease_seconds": 3.0,
+        "publisher_send_timeout_seconds": 1.0,
+        "publisher_retry_base_seconds": 0.2,
+        "publisher_retry_max_seconds": 1.0,
+        "publisher_max_attempts": 4,
+        "publisher_claim_ahead_seconds": 0.0,
+    }
+    values.update(overrides)
+    return settings.model_copy(update=values)
