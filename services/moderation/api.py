@@ -185,7 +185,7 @@ def build_router(
 
     # --- mentions --------------------------------------------------------------------------
 
-    @router.get("/mentions/{mention_id}", tags=["mentions"], summary="One classified mention")
+    @router.get("/mentions/{mention_id:path}", tags=["mentions"], summary="One classified mention")
     async def get_mention(mention_id: MentionId, principal: Reader) -> dict[str, Any]:
         document = await inbox.mentions.get(mention_id)
         if document is None:
@@ -250,7 +250,7 @@ def build_router(
         }
 
     @router.post(
-        "/review/{mention_id}/claim",
+        "/review/{mention_id:path}/claim",
         tags=["review"],
         summary="Claim an item (a lease); 409 when someone else holds it",
         description=f"A lease lasts {settings.moderation_lease_seconds:g} s; claim again to renew.",
@@ -263,7 +263,7 @@ def build_router(
         return _public_item(item, await inbox.mentions.get(mention_id), utc_now())
 
     @router.delete(
-        "/review/{mention_id}/claim", tags=["review"], summary="Give a claimed item back"
+        "/review/{mention_id:path}/claim", tags=["review"], summary="Give a claimed item back"
     )
     async def release(mention_id: MentionId, principal: Reviewer) -> dict[str, Any]:
         try:
@@ -273,7 +273,7 @@ def build_router(
         return _public_item(item, None, utc_now())
 
     @router.post(
-        "/review/{mention_id}/decision",
+        "/review/{mention_id:path}/decision",
         tags=["review"],
         summary="Decide as the lease holder: approve, hide, escalate or reply",
         description=(
@@ -293,7 +293,7 @@ def build_router(
         return _public_item(item, None, utc_now()) | {"mention": None}
 
     @router.get(
-        "/review/{mention_id}/audit",
+        "/review/{mention_id:path}/audit",
         tags=["review"],
         summary="Who did what to this mention, when and why (oldest first)",
     )

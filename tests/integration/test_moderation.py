@@ -322,3 +322,37 @@ async def test_inbox_rejects_bad_input_clearly(client: httpx.AsyncClient) -> Non
     assert len(results) == 2
     assert results[0]["sentiment"] == "positive"
     assert "spam" in results[1]["labels"]
+
+
+async def test_mention_ids_with_slashes_work_in_every_route(
+    moderation_settings: Settings, client: httpx.AsyncClient
+) -> None:
+    """Mastodon and feed mentions are keyed by their URI, so their ids contain slashes."""
+    uri = "https://social.example.de/users/jana/statuses/4711"
+    now = datetime.now(UTC)
+    toot = Mention(
+        mention_id=f"mastodon:{uri}",
+        platform="mastodon",
+        native_id=uri,
+        url="https://social.example.de/@jana/4711",
+        text=COMPLAINT,
+        lang="de",
+        author={"id": "jana@social.example.de", "followers": 80},
+        created_at=now - timedelta(minutes=2),
+        ingested_at=now,
+        source="webhook",
+        tracker_ids=["roestwerk"],
+    )
+    await _send(moderation_settings, [toot])
+    await _classified(client, toot.mention_id)
+    claim = await client.post(f"/v1/review/{toot.mention_id}/claim", headers=ALICE)
+    assert claim.status_code == 200, claim.text
+    assert claim.json()["mention_id"] == toot.mention_id
+    decided = await client.post(
+        f"/v1/review/{toot.mention_id}/decision",
+        json={"action": "escalate", "reason": "needs the delivery team"},
+        headers=ALICE,
+    )
+    assert decided.status_code == 200, decided.text
+    audit = await client.get(f"/v1/review/{toot.mention_id}/audit")
+    assert [entry["action"] for entry in audit.json()["entries"]][-1] == "escalate"
