@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ServiceName = Literal["ingest", "moderation", "publisher", "metrics"]
@@ -200,6 +200,18 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"languages must be ISO 639-1 codes, got {bad}")
         return [code.lower() for code in languages]
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> Settings:
+        """A publisher lease must cover claiming ahead plus one whole send, or no post could
+        ever be sent safely (each would go back unsent, again and again)."""
+        needed = self.publisher_send_timeout_seconds + self.publisher_claim_ahead_seconds
+        if self.publisher_lease_seconds <= needed:
+            raise ValueError(
+                f"publisher_lease_seconds ({self.publisher_lease_seconds:g}) must exceed "
+                f"publisher_send_timeout_seconds + publisher_claim_ahead_seconds ({needed:g})"
+            )
+        return self
 
     def port_of(self, service: ServiceName) -> int:
         """The HTTP port the named service listens on."""

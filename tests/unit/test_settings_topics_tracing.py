@@ -35,6 +35,14 @@ def test_unknown_scope_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings()
 
 
+def test_a_publisher_lease_shorter_than_a_send_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMM_PUBLISHER_LEASE_SECONDS", "8")
+    with pytest.raises(ValidationError, match="publisher_lease_seconds"):
+        Settings()
+    monkeypatch.setenv("SMM_PUBLISHER_SEND_TIMEOUT_SECONDS", "5")
+    assert Settings().publisher_lease_seconds == 8
+
+
 def test_every_topic_has_a_dlq_twin_and_the_prefix() -> None:
     settings = Settings(topic_prefix="staging.", topic_partitions=6)
     names = {t.name: t for t in physical_topics(settings)}
