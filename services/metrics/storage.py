@@ -1,52 +1,567 @@
-"""MongoDB collections of the metrics service and their indexes."""
+"""MongoDB collections of the metrics service, their indexes, and the repositories over them.
+
+- `metrics_mentions`: one fact per mention (what the KPIs read, plus our first reply's time);
+- `metrics_buckets`: per tracker and UTC hour / UTC day: volume, sentiment, platform, review;
+- `metrics_posts`, `metrics_engagement`, `metrics_followers`: our posts, each post's latest
+  engagement observation, and our accounts' follower counts over time;
+- `metrics_alerts`: one document per tracker and hour, so a spike alert is emitted once;
+- `metrics_leases`: which replica publishes the scheduled KPI snapshots.
+Tracker names and groups are read from ingest's `ingest_trackers` in the same database.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.events import ClassifiedMention
+from services.metrics.domain.facts import (
+    BucketDeltas,
+    MentionFact,
+    bucket_id,
+    latest_per_mention,
+    supersedes,
+)
+from services.metrics.domain.windows import Range, Unit
+from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
 from shared.mongo import Document
 
 MENTIONS = "metrics_mentions"
+BUCKETS = "metrics_buckets"
+POSTS = "metrics_posts"
+ENGAGEMENT = "metrics_engagement"
+FOLLOWERS = "metrics_followers"
+ALERTS = "metrics_alerts"
+LEASES = "metrics_leases"
+#: Owned by ingest (`services/ingest/storage.py`); metrics only reads `_id` and `group`.
+INGEST_TRACKERS = "ingest_trackers"
 
 INDEXES: dict[str, list[IndexModel]] = {
     MENTIONS: [
-        IndexModel([("tracker_ids", ASCENDING), ("created_at", ASCENDING)], name="tracker_time")
+        IndexModel([("t", ASCENDING), ("at", ASCENDING)], name="tracker_time"),
     ],
+    BUCKETS: [
+        IndexModel(
+            [("tracker_id", ASCENDING), ("unit", ASCENDING), ("start", ASCENDING)],
+            name="tracker_unit_start",
+        ),
+        IndexModel([("unit", ASCENDING), ("start", ASCENDING)], name="unit_start"),
+    ],
+    POSTS: [
+        IndexModel([("published_at", ASCENDING)], name="published_at"),
+        IndexModel([("in_reply_to_mention_id", ASCENDING)], name="reply_to"),
+    ],
+    ENGAGEMENT: [],
+    FOLLOWERS: [
+        IndexModel([("channel_id", ASCENDING), ("at", ASCENDING)], name="channel_time"),
+        IndexModel([("post_id", ASCENDING), ("at", ASCENDING)], name="post_time"),
+    ],
+    ALERTS: [
+        IndexModel([("window_start", DESCENDING)], name="window_start"),
+        IndexModel([("tracker_id", ASCENDING), ("window_start", DESCENDING)], name="tracker"),
+        IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state"),
+    ],
+    LEASES: [],
 }
 
+DUPLICATE_KEY = 11000
 
-class MentionFacts:
-    """One document per classified mention: what the KPIs count, stored once per mention_id."""
+
+class ConcurrentChangeError(RuntimeError):
+    """Another consumer changed a mention fact between our read and our write: retry the batch."""
+
+
+@dataclass
+class AppliedMentions:
+    """What a batch changed: facts seen for the first time, and reclassified ones."""
+
+    new: list[MentionFact] = field(default_factory=list)
+    changed: list[tuple[MentionFact, MentionFact]] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class MentionAggregates:
+    """Mention facts and the hour/day buckets summed from them, always changed together."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
         self._mentions = db[MENTIONS]
+        self._buckets = db[BUCKETS]
 
-    async def add_many(self, mentions: Sequence[ClassifiedMention]) -> int:
-        if not mentions:
-            return 0
-        operations = [
+    async def apply(self, mentions: Iterable[ClassifiedMention]) -> AppliedMentions:
+        """Store a batch's facts and bucket deltas in one transaction (idempotent).
+
+        One read of the known facts, then one transaction with two bulk writes: a crash
+        leaves either all of the batch applied or none of it, and a redelivery finds every
+        fact unchanged and writes nothing.
+        """
+        latest = latest_per_mention(mentions)
+        if not latest:
+            return AppliedMentions()
+        cursor = self._mentions.find({"_id": {"$in": list(latest)}})
+        stored_docs = {doc["_id"]: doc async for doc in cursor}
+        applied = AppliedMentions()
+        deltas = BucketDeltas()
+        inserts: list[Document] = []
+        guarded: list[UpdateOne] = []
+        for mention_id, fact in latest.items():
+            doc = stored_docs.get(mention_id)
+            stored = MentionFact.from_document(mention_id, doc) if doc is not None else None
+            if not supersedes(fact, stored):
+                applied.unchanged += 1
+                continue
+            deltas.replace(stored, fact)
+            if doc is None:
+                inserts.append({"_id": mention_id, **fact.document()})
+                applied.new.append(fact)
+            else:
+                version = {"$exists": False} if stored is None else stored.version
+                guarded.append(
+                    UpdateOne({"_id": mention_id, "v": version}, {"$set": fact.document()})
+                )
+                if stored is None:
+                    applied.new.append(fact)
+                else:
+                    applied.changed.append((stored, fact))
+        bucket_ops = [
             UpdateOne(
-                {"_id": m.mention_id},
+                {"_id": bucket_id(tracker_id, unit, start)},
                 {
-                    "$setOnInsert": {
-                        "tracker_ids": m.tracker_ids,
-                        "created_at": m.created_at,
-                        "platform": m.platform,
-                        "author": {"id": m.author.id, "followers": m.author.followers},
-                        "sentiment": m.classification.sentiment,
-                        "action": m.action,
-                    }
+                    "$inc": counts,
+                    "$setOnInsert": {"tracker_id": tracker_id, "unit": unit, "start": start},
                 },
                 upsert=True,
             )
-            for m in mentions
+            for (tracker_id, unit, start), counts in deltas.non_zero().items()
         ]
-        result = await self._mentions.bulk_write(operations, ordered=False)
-        return result.upserted_count
+        if not inserts and not guarded:
+            return applied
 
-    async def count(self, tracker_id: str) -> int:
-        return await self._mentions.count_documents({"tracker_ids": tracker_id})
+        async def write(session: AsyncClientSession) -> None:
+            if inserts:
+                await self._mentions.insert_many(inserts, ordered=False, session=session)
+            if guarded:
+                result = await self._mentions.bulk_write(guarded, ordered=False, session=session)
+                if result.matched_count != len(guarded):
+                    raise ConcurrentChangeError("a mention fact changed under us")
+            if bucket_ops:
+                await self._buckets.bulk_write(bucket_ops, ordered=False, session=session)
+
+        async with self._db.client.start_session() as session:
+            await session.with_transaction(write)
+        return applied
+
+    async def record_replies(self, first_reply_at: Mapping[str, datetime]) -> None:
+        """Our earliest published reply per mention (`$min`, so order and repeats do not matter)."""
+        if first_reply_at:
+            await self._mentions.bulk_write(
+                [
+                    UpdateOne({"_id": mention_id}, {"$min": {"reply_at": at}}, upsert=True)
+                    for mention_id, at in first_reply_at.items()
+                ],
+                ordered=False,
+            )
+
+    async def bucket_counts(
+        self, tracker_ids: Sequence[str], ranges: Mapping[Unit, Sequence[Range]]
+    ) -> dict[str, Counter[str]]:
+        """Summed bucket fields per tracker over the given day and hour ranges."""
+        clauses = [
+            {"unit": unit, "start": {"$gte": start, "$lt": end}}
+            for unit, unit_ranges in ranges.items()
+            for start, end in unit_ranges
+        ]
+        totals: dict[str, Counter[str]] = {tracker_id: Counter() for tracker_id in tracker_ids}
+        if not clauses or not tracker_ids:
+            return totals
+        query = {"tracker_id": {"$in": list(tracker_ids)}, "$or": clauses}
+        async for doc in self._buckets.find(query, {"_id": 0, "unit": 0, "start": 0}):
+            total = totals[doc.pop("tracker_id")]
+            for name, value in _flatten(doc):
+                total[name] += value
+        return totals
+
+    async def raw_counts(
+        self, tracker_ids: Sequence[str], ranges: Sequence[Range]
+    ) -> dict[str, Counter[str]]:
+        """The same fields as the buckets, counted from facts (for sub-hour window edges)."""
+        totals: dict[str, Counter[str]] = {tracker_id: Counter() for tracker_id in tracker_ids}
+        if not ranges or not tracker_ids:
+            return totals
+        query = {
+            "t": {"$in": list(tracker_ids)},
+            "c": True,
+            "$or": [{"at": {"$gte": start, "$lt": end}} for start, end in ranges],
+        }
+        async for doc in self._mentions.find(query, {"t": 1, "s": 1, "p": 1, "act": 1}):
+            fields = ["volume", f"s.{doc['s']}", f"p.{doc['p']}"]
+            if doc["act"] == "review":
+                fields.append("review")
+            for tracker_id in doc["t"]:
+                if tracker_id in totals:
+                    totals[tracker_id].update(fields)
+        return totals
+
+    async def potential_reach(self, tracker_id: str, start: datetime, end: datetime) -> int:
+        """sum over distinct authors of their largest follower count in the window (exact)."""
+        pipeline: list[Document] = [
+            {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True}},
+            {"$group": {"_id": "$a", "f": {"$max": "$f"}}},
+            {"$group": {"_id": None, "reach": {"$sum": "$f"}}},
+        ]
+        async for doc in await self._mentions.aggregate(pipeline):
+            return int(doc["reach"])
+        return 0
+
+    async def reach_series(
+        self, tracker_id: str, start: datetime, end: datetime, unit: Unit
+    ) -> dict[datetime, int]:
+        """Potential reach of each bucket of [start, end) (distinct authors per bucket)."""
+        pipeline: list[Document] = [
+            {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True}},
+            {
+                "$group": {
+                    "_id": {"b": {"$dateTrunc": {"date": "$at", "unit": unit}}, "a": "$a"},
+                    "f": {"$max": "$f"},
+                }
+            },
+            {"$group": {"_id": "$_id.b", "reach": {"$sum": "$f"}}},
+        ]
+        return {
+            _utc(doc["_id"]): int(doc["reach"])
+            async for doc in await self._mentions.aggregate(pipeline)
+        }
+
+    async def buckets(
+        self, tracker_id: str, unit: Unit, start: datetime, end: datetime
+    ) -> dict[datetime, Counter[str]]:
+        """Stored buckets of one tracker in [start, end), by start."""
+        query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
+        series: dict[datetime, Counter[str]] = {}
+        async for doc in self._buckets.find(query, {"_id": 0, "tracker_id": 0, "unit": 0}):
+            bucket_start = _utc(doc.pop("start"))
+            series[bucket_start] = Counter(dict(_flatten(doc)))
+        return series
+
+    async def replies(
+        self, tracker_id: str, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime, str]]:
+        """(created_at, first reply's published_at, routing action) of replied mentions."""
+        query = {
+            "t": tracker_id,
+            "c": True,
+            "at": {"$gte": start, "$lt": end},
+            "reply_at": {"$exists": True},
+        }
+        return [
+            (_utc(doc["at"]), _utc(doc["reply_at"]), doc["act"])
+            async for doc in self._mentions.find(query, {"at": 1, "reply_at": 1, "act": 1})
+        ]
+
+    async def trackers_of(self, mention_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Trackers of the given mentions (those whose facts are known)."""
+        if not mention_ids:
+            return {}
+        query = {"_id": {"$in": list(mention_ids)}, "t": {"$exists": True}}
+        return {doc["_id"]: doc["t"] async for doc in self._mentions.find(query, {"t": 1})}
+
+    async def hourly_negatives(
+        self, start: datetime, end: datetime, tracker_ids: Sequence[str] | None = None
+    ) -> dict[str, dict[datetime, int]]:
+        """Negative mentions per tracker and hour in [start, end), from the hour buckets."""
+        query: Document = {"unit": "hour", "start": {"$gte": start, "$lt": end}}
+        if tracker_ids is not None:
+            query["tracker_id"] = {"$in": list(tracker_ids)}
+        query["s.negative"] = {"$gt": 0}
+        counts: dict[str, dict[datetime, int]] = defaultdict(dict)
+        projection = {"tracker_id": 1, "start": 1, "s.negative": 1}
+        async for doc in self._buckets.find(query, projection):
+            counts[doc["tracker_id"]][_utc(doc["start"])] = int(doc["s"]["negative"])
+        return dict(counts)
+
+    async def trackers_with_data(self, start: datetime, end: datetime) -> set[str]:
+        """Trackers with at least one mention bucket in [start, end)."""
+        query = {"unit": "hour", "start": {"$gte": start, "$lt": end}, "volume": {"$gt": 0}}
+        return set(await self._buckets.distinct("tracker_id", query))
+
+    async def knows_tracker(self, tracker_id: str) -> bool:
+        return await self._buckets.find_one({"tracker_id": tracker_id}, {"_id": 1}) is not None
+
+
+@dataclass
+class AppliedPosts:
+    """Posts seen published or failed for the first time in a batch (for counters)."""
+
+    published: list[PostEvent] = field(default_factory=list)
+    failed: list[PostEvent] = field(default_factory=list)
+    first_reply_at: dict[str, datetime] = field(default_factory=dict)
+
+
+class PostStore:
+    """Our posts: channel, platform, first publication time, and what they answer."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._posts = db[POSTS]
+
+    async def apply(self, events: Sequence[PostEvent]) -> AppliedPosts:
+        """Record post events (idempotent: `$min`, `$addToSet`); return first sightings."""
+        applied = AppliedPosts()
+        if not events:
+            return applied
+        ids = list({event.post_id for event in events})
+        known = {
+            doc["_id"]: doc
+            async for doc in self._posts.find(
+                {"_id": {"$in": ids}}, {"statuses": 1, "in_reply_to_mention_id": 1}
+            )
+        }
+        operations: list[UpdateOne] = []
+        seen_now: set[tuple[str, str]] = set()
+        for event in events:
+            statuses = set(known.get(event.post_id, {}).get("statuses", []))
+            key = (event.post_id, event.status)
+            first_time = event.status not in statuses and key not in seen_now
+            seen_now.add(key)
+            update: Document = {
+                "$set": {"channel_id": event.channel_id},
+                "$addToSet": {"statuses": event.status},
+            }
+            if event.platform is not None:
+                update["$set"]["platform"] = event.platform
+            if event.in_reply_to_mention_id is not None:
+                update["$set"]["in_reply_to_mention_id"] = event.in_reply_to_mention_id
+            if event.status == "published" and event.published_at is not None:
+                update["$min"] = {"published_at": event.published_at}
+                mention_id = event.in_reply_to_mention_id or known.get(event.post_id, {}).get(
+                    "in_reply_to_mention_id"
+                )
+                if mention_id is not None:
+                    earliest = applied.first_reply_at.get(mention_id, event.published_at)
+                    applied.first_reply_at[mention_id] = min(earliest, event.published_at)
+                if first_time:
+                    applied.published.append(event)
+            if event.status == "failed" and first_time:
+                applied.failed.append(event)
+            operations.append(UpdateOne({"_id": event.post_id}, update, upsert=True))
+        await self._posts.bulk_write(operations, ordered=False)
+        return applied
+
+    async def link_replies(self, reply_to: Mapping[str, str]) -> dict[str, datetime]:
+        """Record which mention a reply post answers (from decisions); return published ones."""
+        if not reply_to:
+            return {}
+        await self._posts.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": post_id}, {"$set": {"in_reply_to_mention_id": mention_id}}, upsert=True
+                )
+                for post_id, mention_id in reply_to.items()
+            ],
+            ordered=False,
+        )
+        published: dict[str, datetime] = {}
+        query = {"_id": {"$in": list(reply_to)}, "published_at": {"$exists": True}}
+        async for doc in self._posts.find(query, {"published_at": 1}):
+            mention_id = reply_to[doc["_id"]]
+            at = _utc(doc["published_at"])
+            published[mention_id] = min(published.get(mention_id, at), at)
+        return published
+
+    async def published_between(self, start: datetime, end: datetime) -> list[Document]:
+        """Posts first published in [start, end)."""
+        query = {"published_at": {"$gte": start, "$lt": end}}
+        projection = {"channel_id": 1, "platform": 1, "in_reply_to_mention_id": 1}
+        return await self._posts.find(query, projection).to_list(None)
+
+    async def channels_of(self, post_ids: Sequence[str]) -> dict[str, str]:
+        if not post_ids:
+            return {}
+        query = {"_id": {"$in": list(post_ids)}}
+        return {doc["_id"]: doc["channel_id"] async for doc in self._posts.find(query)}
+
+
+class EngagementStore:
+    """Each post's latest engagement observation (by `observed_at`), and follower counts."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._latest = db[ENGAGEMENT]
+        self._followers = db[FOLLOWERS]
+
+    async def apply(self, observations: Sequence[EngagementObservation]) -> int:
+        """Keep the latest observation per post; record follower counts. Returns posts seen."""
+        latest: dict[str, EngagementObservation] = {}
+        for observation in observations:
+            if observation.post_id is None:
+                continue  # engagement of someone else's post: not one of our KPIs
+            known = latest.get(observation.post_id)
+            if known is None or observation.observed_at > known.observed_at:
+                latest[observation.post_id] = observation
+        if latest:
+            operations = [
+                UpdateOne(
+                    {"_id": post_id, "observed_at": {"$lt": o.observed_at}},
+                    {"$set": _counters(o)},
+                    upsert=True,
+                )
+                for post_id, o in latest.items()
+            ]
+            await _ignoring_duplicates(self._latest.bulk_write(operations, ordered=False))
+        follower_docs = [
+            InsertOne(
+                {
+                    "_id": f"{o.channel_id or o.post_id}|{o.observed_at.isoformat()}",
+                    "channel_id": o.channel_id,
+                    "post_id": o.post_id,
+                    "at": o.observed_at,
+                    "followers": o.followers,
+                }
+            )
+            for o in observations
+            if o.followers is not None and (o.channel_id or o.post_id)
+        ]
+        if follower_docs:
+            await _ignoring_duplicates(self._followers.bulk_write(follower_docs, ordered=False))
+        return len(latest)
+
+    async def latest(self, post_ids: Sequence[str]) -> dict[str, Document]:
+        if not post_ids:
+            return {}
+        query = {"_id": {"$in": list(post_ids)}}
+        return {doc["_id"]: doc async for doc in self._latest.find(query)}
+
+    async def follower_observations(
+        self, channel_ids: Sequence[str], start: datetime, end: datetime
+    ) -> list[Document]:
+        """Follower observations in [start, end), oldest first: those of the channels, and
+        those that name only a post (the caller resolves the post's channel)."""
+        if not channel_ids:
+            return []
+        query = {
+            "at": {"$gte": start, "$lt": end},
+            "$or": [{"channel_id": {"$in": list(channel_ids)}}, {"channel_id": None}],
+        }
+        return await self._followers.find(query).sort("at", ASCENDING).to_list(None)
+
+
+class AlertStore:
+    """One document per tracker and hour: the alert emitted, and whether Kafka has it."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._alerts = db[ALERTS]
+
+    async def claim(self, key: str, document: Document) -> bool:
+        """Insert the alert as pending; False when it exists (emitted or being emitted)."""
+        try:
+            await self._alerts.insert_one(
+                {"_id": key, **document, "state": "pending", "claimed_at": utc_now()}
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def mark_sent(self, key: str) -> None:
+        await self._alerts.update_one(
+            {"_id": key}, {"$set": {"state": "sent", "sent_at": utc_now()}}
+        )
+
+    async def take_stale_pending(self, older_than: timedelta) -> list[Document]:
+        """Pending alerts whose emitter died before Kafka had them, claimed again by us."""
+        now = utc_now()
+        taken: list[Document] = []
+        query = {"state": "pending", "claimed_at": {"$lt": now - older_than}}
+        async for doc in self._alerts.find(query).limit(100):
+            claimed = await self._alerts.find_one_and_update(
+                {"_id": doc["_id"], "state": "pending", "claimed_at": doc["claimed_at"]},
+                {"$set": {"claimed_at": now}},
+            )
+            if claimed is not None:
+                taken.append(claimed)
+        return taken
+
+    async def recent(
+        self, tracker_id: str | None, since: datetime | None, limit: int
+    ) -> list[Document]:
+        query: Document = {}
+        if tracker_id is not None:
+            query["tracker_id"] = tracker_id
+        if since is not None:
+            query["window_start"] = {"$gte": since}
+        cursor = self._alerts.find(query).sort("window_start", DESCENDING).limit(limit)
+        return await cursor.to_list(None)
+
+
+class LeaseStore:
+    """Time-based leases, so one replica does a scheduled job per interval."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._leases = db[LEASES]
+
+    async def acquire(self, name: str, holder: str, interval: timedelta) -> bool:
+        """True when this holder runs the job now (the previous lease has run out)."""
+        now = utc_now()
+        try:
+            await self._leases.find_one_and_update(
+                {"_id": name, "until": {"$lte": now}},
+                {"$set": {"until": now + interval * 0.9, "holder": holder}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # the lease exists and is still held by someone
+        return True
+
+
+class TrackerDirectory:
+    """Tracker ids and groups, read from ingest's collection in the same database."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._trackers = db[INGEST_TRACKERS]
+
+    async def get(self, tracker_id: str) -> Document | None:
+        return await self._trackers.find_one({"_id": tracker_id}, {"group": 1, "name": 1})
+
+    async def group_members(self, group: str) -> list[str]:
+        return sorted(await self._trackers.distinct("_id", {"group": group}))
+
+    async def all_ids(self) -> set[str]:
+        return set(await self._trackers.distinct("_id"))
+
+
+def _counters(observation: EngagementObservation) -> Document:
+    return {
+        "observed_at": observation.observed_at,
+        "likes": observation.likes,
+        "comments": observation.comments,
+        "shares": observation.shares,
+        "saves": observation.saves,
+        "impressions": observation.impressions,
+        "reach": observation.reach,
+    }
+
+
+async def _ignoring_duplicates(write: Any) -> None:
+    """Await a bulk write whose duplicate-key errors mean "a newer or equal one is stored"."""
+    try:
+        await write
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, int]]:
+    for name, value in doc.items():
+        if isinstance(value, Mapping):
+            yield from _flatten(value, f"{prefix}{name}.")
+        elif isinstance(value, int | float):
+            yield f"{prefix}{name}", int(value)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -1,0 +1,149 @@
+"""What one classified mention contributes to the aggregates, and batch deltas of it.
+
+A mention is stored once as a *fact*. The hour and day buckets hold the sum of the facts'
+contributions, so when a mention arrives again the bucket changes by (new - old) contribution:
+nothing for a redelivery, a move between buckets for a reclassification, and a removal when the
+automatic routing now hides it as spam. The deltas of a whole batch are summed in memory first,
+so the database sees one increment per bucket and batch.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.metrics.domain.windows import Unit, bucket_starts
+from shared.events import ClassifiedMention
+
+
+@dataclass(frozen=True, slots=True)
+class MentionFact:
+    """The fields of a classified mention that the KPIs read."""
+
+    mention_id: str
+    tracker_ids: tuple[str, ...]
+    created_at: datetime
+    platform: str
+    author: str  # platform + author id: the contract's "distinct author"
+    followers: int
+    sentiment: str
+    action: str
+    #: `occurred_at` of the event: a later classification of the same mention supersedes.
+    version: datetime
+
+    @property
+    def counted(self) -> bool:
+        """Mentions the automatic routing hid as spam are left out of every KPI."""
+        return self.action != "hide"
+
+    @classmethod
+    def of(cls, mention: ClassifiedMention) -> MentionFact:
+        return cls(
+            mention_id=mention.mention_id,
+            tracker_ids=tuple(sorted(set(mention.tracker_ids))),
+            created_at=mention.created_at,
+            platform=mention.platform,
+            author=f"{mention.platform}:{mention.author.id}",
+            followers=mention.author.followers or 0,
+            sentiment=mention.classification.sentiment,
+            action=mention.action,
+            version=mention.occurred_at,
+        )
+
+    def document(self) -> dict[str, Any]:
+        """The stored fact (short field names: there is one per mention)."""
+        return {
+            "t": list(self.tracker_ids),
+            "at": self.created_at,
+            "p": self.platform,
+            "a": self.author,
+            "f": self.followers,
+            "s": self.sentiment,
+            "act": self.action,
+            "c": self.counted,
+            "v": self.version,
+        }
+
+    @classmethod
+    def from_document(cls, mention_id: str, doc: Mapping[str, Any]) -> MentionFact | None:
+        """The stored fact, or None when only a reply was recorded for the mention so far."""
+        if "v" not in doc:
+            return None
+        return cls(
+            mention_id=mention_id,
+            tracker_ids=tuple(doc["t"]),
+            created_at=doc["at"],
+            platform=doc["p"],
+            author=doc["a"],
+            followers=doc["f"],
+            sentiment=doc["s"],
+            action=doc["act"],
+            version=doc["v"],
+        )
+
+    def same_contribution(self, other: MentionFact) -> bool:
+        return self.document() | {"v": None} == other.document() | {"v": None}
+
+
+def latest_per_mention(mentions: Iterable[ClassifiedMention]) -> dict[str, MentionFact]:
+    """One fact per mention id in a batch: the latest classification wins."""
+    latest: dict[str, MentionFact] = {}
+    for mention in mentions:
+        fact = MentionFact.of(mention)
+        known = latest.get(fact.mention_id)
+        if known is None or fact.version >= known.version:
+            latest[fact.mention_id] = fact
+    return latest
+
+
+def supersedes(new: MentionFact, stored: MentionFact | None) -> bool:
+    """Whether `new` must replace the stored fact (first sight, or a later, different one)."""
+    if stored is None:
+        return True
+    return new.version > stored.version and not new.same_contribution(stored)
+
+
+BucketKey = tuple[str, Unit, datetime]
+
+
+class BucketDeltas:
+    """Per (tracker, unit, bucket start): field → increment, summed over a batch."""
+
+    def __init__(self) -> None:
+        self.by_bucket: defaultdict[BucketKey, defaultdict[str, int]] = defaultdict(
+            lambda: defaultdict(int)
+        )
+
+    def add(self, fact: MentionFact, sign: int) -> None:
+        if not fact.counted:
+            return
+        fields = ["volume", f"s.{fact.sentiment}", f"p.{fact.platform}"]
+        if fact.action == "review":
+            fields.append("review")
+        for unit, start in bucket_starts(fact.created_at).items():
+            for tracker_id in fact.tracker_ids:
+                counts = self.by_bucket[(tracker_id, unit, start)]
+                for name in fields:
+                    counts[name] += sign
+
+    def replace(self, old: MentionFact | None, new: MentionFact) -> None:
+        if old is not None:
+            self.add(old, -1)
+        self.add(new, +1)
+
+    def non_zero(self) -> dict[BucketKey, dict[str, int]]:
+        """Buckets whose counts change, with only the fields that change."""
+        changes: dict[BucketKey, dict[str, int]] = {}
+        for key, counts in self.by_bucket.items():
+            moved = {name: value for name, value in counts.items() if value != 0}
+            if moved:
+                changes[key] = moved
+        return changes
+
+
+def bucket_id(tracker_id: str, unit: Unit, start: datetime) -> str:
+    """The bucket document's `_id`: readable, unique per tracker, unit and start."""
+    return f"{tracker_id}|{unit}|{start.strftime('%Y-%m-%dT%H')}"
