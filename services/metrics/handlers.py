@@ -1,26 +1,34 @@
 """Metrics' Kafka side: mentions, decisions, post events and engagement in; KPIs and alerts out.
 
-Each topic is consumed in batches by its own consumer group; every handler is idempotent, so a
-redelivered batch (after a crash, a rebalance or a transient database error) changes nothing
-a second time.
+Every handler is idempotent, so a redelivered batch (after a crash, a rebalance or a transient
+database error) changes nothing a second time.
 """
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
+
+from faststream.kafka import KafkaMessage
 
 from services.metrics import exporter
 from services.metrics.storage import EngagementStore, MentionAggregates, PostStore
+from shared.dlq import decode_batch
 from shared.events import (
     Alert,
     ClassifiedMention,
     EngagementObservation,
+    Event,
     KpiSnapshot,
     ModerationDecision,
     PostEvent,
 )
-from shared.kafka import EventPublisher, batch_consumer
+from shared.kafka import EventPublisher
 from shared.logging import get_logger
+from shared.metrics import EVENT_AGE
 from shared.service import ServiceRuntime
 from shared.topics import (
     ALERTS,
@@ -29,6 +37,8 @@ from shared.topics import (
     MENTIONS_CLASSIFIED,
     MODERATION_DECISIONS,
     POSTS_EVENTS,
+    consumer_group,
+    topic_name,
 )
 
 log = get_logger(__name__)
@@ -49,26 +59,37 @@ def publishers(runtime: ServiceRuntime) -> MetricsPublishers:
     )
 
 
+#: What the service consumes, in the order a mixed batch is applied (mentions before replies).
+CONSUMED: dict[str, type[Event]] = {
+    MENTIONS_CLASSIFIED: ClassifiedMention,
+    MODERATION_DECISIONS: ModerationDecision,
+    POSTS_EVENTS: PostEvent,
+    ENGAGEMENT: EngagementObservation,
+}
+
+
+async def _keep_bytes(msg: Any) -> list[bytes]:
+    """Decoder: keep the bytes, so one bad record cannot fail the batch (validated below)."""
+    raw = msg.raw_message
+    return [record.value for record in (raw if isinstance(raw, tuple) else (raw,))]
+
+
 def register(
     runtime: ServiceRuntime,
     aggregates: MentionAggregates,
     posts: PostStore,
     engagement: EngagementStore,
 ) -> None:
+    """One batch subscriber over the four input topics.
+
+    One consumer (not one per topic) because a consumer group's first assignment takes a few
+    seconds; batches are split by topic and validated record by record (bad ones go to the
+    topic's `.dlq`), and the whole batch is committed only after every part is applied.
+    """
     settings = runtime.settings
     broker = runtime.broker
-    batch = settings.metrics_batch_size
 
-    @batch_consumer(
-        broker,
-        settings,
-        MENTIONS_CLASSIFIED,
-        ClassifiedMention,
-        group_id=GROUP_ID,
-        max_records=batch,
-        description="Classified mentions, aggregated by event time once per mention_id.",
-    )
-    async def on_classified(mentions: list[ClassifiedMention]) -> None:
+    async def on_mentions(mentions: list[ClassifiedMention]) -> None:
         applied = await aggregates.apply(mentions)
         exporter.count_mentions(applied.new, len(applied.changed))
         log.info(
@@ -79,41 +100,51 @@ def register(
             unchanged=applied.unchanged,
         )
 
-    @batch_consumer(
-        broker,
-        settings,
-        MODERATION_DECISIONS,
-        ModerationDecision,
-        group_id=f"{GROUP_ID}-decisions",
-        max_records=batch,
-        description="Decisions: which post replies to which mention (response time).",
-    )
     async def on_decisions(decisions: list[ModerationDecision]) -> None:
         reply_to = {d.reply_post_id: d.mention_id for d in decisions if d.reply_post_id}
         await aggregates.record_replies(await posts.link_replies(reply_to))
 
-    @batch_consumer(
-        broker,
-        settings,
-        POSTS_EVENTS,
-        PostEvent,
-        group_id=f"{GROUP_ID}-posts",
-        max_records=batch,
-        description="Our posts: published and failed counts, replies' publication times.",
-    )
     async def on_post_events(events: list[PostEvent]) -> None:
         applied = await posts.apply(events)
         await aggregates.record_replies(applied.first_reply_at)
         exporter.count_posts(applied.published, applied.failed)
 
-    @batch_consumer(
-        broker,
-        settings,
-        ENGAGEMENT,
-        EngagementObservation,
-        group_id=f"{GROUP_ID}-engagement",
-        max_records=batch,
-        description="Engagement observations: the latest per post supersedes earlier ones.",
-    )
     async def on_engagement(observations: list[EngagementObservation]) -> None:
         await engagement.apply(observations)
+
+    handlers: dict[str, Callable[[list[Any]], Awaitable[None]]] = {
+        MENTIONS_CLASSIFIED: on_mentions,
+        MODERATION_DECISIONS: on_decisions,
+        POSTS_EVENTS: on_post_events,
+        ENGAGEMENT: on_engagement,
+    }
+    logical = {topic_name(topic, settings): topic for topic in CONSUMED}
+
+    @broker.subscriber(
+        *logical,
+        group_id=consumer_group(GROUP_ID, settings),
+        auto_offset_reset="earliest",
+        batch=True,
+        max_records=settings.metrics_batch_size,
+        batch_timeout_ms=100,
+        decoder=_keep_bytes,
+        title="metrics:consume",
+        description=(
+            "Classified mentions (aggregated by event time once per mention_id), decisions "
+            "(which post replies to which mention), post events and engagement observations."
+        ),
+    )
+    async def consume(values: list[bytes], msg: KafkaMessage) -> None:
+        raw = msg.raw_message
+        by_topic: dict[str, list[Any]] = defaultdict(list)
+        for record in raw if isinstance(raw, tuple) else (raw,):
+            by_topic[logical[record.topic]].append(record)
+        now = time.time()
+        for topic, model in CONSUMED.items():
+            if topic not in by_topic:
+                continue
+            events = [event for _, event in await decode_batch(broker, by_topic[topic], model)]
+            if events:
+                await handlers[topic](events)
+            for event in events:
+                EVENT_AGE.labels(topic).observe(max(0.0, now - event.occurred_at.timestamp()))
