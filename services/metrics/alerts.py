@@ -10,6 +10,7 @@ it is published again, with the same `event_id`, by whoever finds it pending lat
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from services.metrics import exporter
@@ -57,7 +58,7 @@ class SpikeDetector:
             await self._emit(document["_id"], Alert.model_validate(document["alert"]))
         return emitted
 
-    async def _spikes(self, first_hour: datetime, end: datetime):  # type: ignore[no-untyped-def]
+    async def _spikes(self, first_hour: datetime, end: datetime) -> AsyncIterator[Alert]:
         candidates = await self._aggregates.hourly_negatives(first_hour, end)
         for tracker_id, by_hour in candidates.items():
             hours = [h for h, count in by_hour.items() if count >= SPIKE_MIN_COUNT]
@@ -102,5 +103,5 @@ class SpikeDetector:
     async def _emit(self, key: str, alert: Alert) -> None:
         await self._publisher.publish(alert, key=alert.tracker_id)
         await self._alerts.mark_sent(key)
-        exporter.ALERTS.labels(alert.kind).inc()
+        exporter.ALERTS.labels(alert.kind, alert.tracker_id).inc()
         log.warning("alert emitted", tracker_id=alert.tracker_id, kind=alert.kind, key=key)

@@ -39,7 +39,12 @@ POSTS = Counter(
     "Our posts seen published or failed for the first time, by platform and status.",
     ["platform", "status"],
 )
-ALERTS = Counter("smm_alerts_emitted_total", "Alerts emitted on smm.alerts.v1, by kind.", ["kind"])
+ALERTS = Counter(
+    "smm_alerts_emitted_total", "Alerts emitted on smm.alerts.v1, by kind.", ["kind", "tracker"]
+)
+KPI_REFRESHED = Gauge(
+    "smm_kpi_refreshed_timestamp_seconds", "When this process last refreshed the KPI gauges."
+)
 
 _TRACKER = ["tracker"]
 KPI_MENTION_VOLUME = Gauge("smm_kpi_mention_volume", "Mentions in the KPI window.", _TRACKER)

@@ -59,6 +59,7 @@ class SnapshotScheduler:
         snapshots = [await self._kpis.snapshot(t, start, end) for t in sorted(active)]
         for snapshot in snapshots:
             exporter.show_snapshot(snapshot)
+        exporter.KPI_REFRESHED.set_to_current_time()
         interval = timedelta(seconds=self._interval)
         if snapshots and await self._leases.acquire(LEASE, self._holder, interval):
             await self._publisher.publish_many(snapshots, key=lambda s: s.tracker_id)

@@ -185,7 +185,7 @@ async def test_negative_spike_alert_once_per_tracker_and_hour_across_a_restart(
             return (await client.get("/metrics")).text
 
         text = await eventually(scrape, lambda t: 'smm_kpi_mention_volume{tracker="brand"}' in t)
-        assert 'smm_alerts_emitted_total{kind="negative_spike"} 1.0' in text
+        assert 'smm_alerts_emitted_total{kind="negative_spike",tracker="brand"} 1.0' in text
         assert "smm_consumer_lag_messages{" in text
         assert 'smm_mentions_total{sentiment="negative",tracker="brand"}' in text
         await asyncio.sleep(1.0)  # several more checks in this hour
