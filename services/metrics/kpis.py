@@ -1,8 +1,9 @@
 """KPIs of a tracker over any window, computed from the stored aggregates (contract formulas).
 
-Mention counts come from day buckets inside the window, hour buckets at its day edges and
-mention facts for sub-hour edges (`domain.windows.plan_window`); reach from the facts, grouped
-by author. Posts, engagement and followers belong to a tracker through the channels mapped to
+Mention counts and reach come from day buckets inside the window, hour buckets at its day
+edges and mention facts for sub-hour edges (`domain.windows.plan_window`); each bucket keeps its
+authors' largest follower counts, so reach over distinct authors is exact for any window.
+Posts, engagement and followers belong to a tracker through the channels mapped to
 it (`SMM_METRICS_CHANNEL_TRACKERS`) and through our replies to its mentions.
 """
 
@@ -84,31 +85,26 @@ class KpiCalculator:
             return True
         return await self._aggregates.knows_tracker(tracker_id)
 
-    async def mention_counts(
-        self, tracker_ids: Sequence[str], start: datetime, end: datetime
-    ) -> dict[str, Counter[str]]:
-        """Volume, sentiment, platform and review counts per tracker, exact for any window."""
-        plan = plan_window(start, end)
-        from_buckets, from_facts = await asyncio.gather(
-            self._aggregates.bucket_counts(tracker_ids, {"day": plan.days, "hour": plan.hours}),
-            self._aggregates.raw_counts(tracker_ids, plan.raw),
-        )
-        return {t: from_buckets[t] + from_facts[t] for t in tracker_ids}
-
     async def snapshot(self, tracker_id: str, start: datetime, end: datetime) -> KpiSnapshot:
         tracker = await self._trackers.get(tracker_id)
         group: str | None = tracker.get("group") if tracker else None
         members = await self._trackers.group_members(group) if group else []
         if tracker_id not in members:
             members.append(tracker_id)
-        counts, reach, replies, posts = await asyncio.gather(
-            self.mention_counts(members, start, end),
-            self._aggregates.potential_reach(tracker_id, start, end),
+        plan = plan_window(start, end)
+        totals = await asyncio.gather(
+            *(
+                self._aggregates.window_totals(member, plan, authors=member == tracker_id)
+                for member in members
+            )
+        )
+        replies, posts = await asyncio.gather(
             self._aggregates.replies(tracker_id, start, end),
             self._post_kpis(tracker_id, start, end),
         )
-        own = counts[tracker_id]
-        group_volume = sum(counts[member]["volume"] for member in members)
+        own, authors = totals[members.index(tracker_id)]
+        reach = sum(authors.values())
+        group_volume = sum(counts["volume"] for counts, _ in totals)
         waited = [max(0.0, (reply - created).total_seconds()) for created, reply, _ in replies]
         average, median = response_times(waited)
         replied_in_review = sum(1 for _, _, action in replies if action == "review")
@@ -182,18 +178,15 @@ class KpiCalculator:
         self, tracker_id: str, start: datetime, end: datetime, unit: Unit
     ) -> Timeseries:
         """Mention KPIs per bucket of [start, end) (both aligned to the bucket)."""
-        buckets, reach = await asyncio.gather(
-            self._aggregates.buckets(tracker_id, unit, start, end),
-            self._aggregates.reach_series(tracker_id, start, end, unit),
-        )
+        buckets = await self._aggregates.buckets(tracker_id, unit, start, end)
         points = []
         for bucket_start in bucket_range(start, end, unit):
-            counts = buckets.get(bucket_start, Counter())
+            counts, reach = buckets.get(bucket_start, (Counter(), 0))
             points.append(
                 TimeseriesPoint(
                     start=bucket_start,
                     mention_volume=counts["volume"],
-                    potential_reach=reach.get(bucket_start, 0),
+                    potential_reach=reach,
                     sentiment=SentimentCounts(**{s: counts[f"s.{s}"] for s in SENTIMENTS}),
                     net_sentiment=net_sentiment(counts["s.positive"], counts["s.negative"]),
                 )

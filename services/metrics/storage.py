@@ -11,6 +11,7 @@ Tracker names and groups are read from ingest's `ingest_trackers` in the same da
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,14 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.metrics.domain.facts import (
     BucketDeltas,
+    BucketKey,
     MentionFact,
+    author_field,
     bucket_id,
     latest_per_mention,
     supersedes,
 )
-from services.metrics.domain.windows import Range, Unit
+from services.metrics.domain.windows import UNITS, Unit, WindowPlan
 from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
 from shared.mongo import Document
 
@@ -46,6 +49,7 @@ INGEST_TRACKERS = "ingest_trackers"
 INDEXES: dict[str, list[IndexModel]] = {
     MENTIONS: [
         IndexModel([("t", ASCENDING), ("at", ASCENDING)], name="tracker_time"),
+        IndexModel([("reply_at", ASCENDING)], name="reply_at", sparse=True),
     ],
     BUCKETS: [
         IndexModel(
@@ -59,10 +63,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("in_reply_to_mention_id", ASCENDING)], name="reply_to"),
     ],
     ENGAGEMENT: [],
-    FOLLOWERS: [
-        IndexModel([("channel_id", ASCENDING), ("at", ASCENDING)], name="channel_time"),
-        IndexModel([("post_id", ASCENDING), ("at", ASCENDING)], name="post_time"),
-    ],
+    FOLLOWERS: [IndexModel([("at", ASCENDING)], name="at")],
     ALERTS: [
         IndexModel([("window_start", DESCENDING)], name="window_start"),
         IndexModel([("tracker_id", ASCENDING), ("window_start", DESCENDING)], name="tracker"),
@@ -130,17 +131,7 @@ class MentionAggregates:
                     applied.new.append(fact)
                 else:
                     applied.changed.append((stored, fact))
-        bucket_ops = [
-            UpdateOne(
-                {"_id": bucket_id(tracker_id, unit, start)},
-                {
-                    "$inc": counts,
-                    "$setOnInsert": {"tracker_id": tracker_id, "unit": unit, "start": start},
-                },
-                upsert=True,
-            )
-            for (tracker_id, unit, start), counts in deltas.non_zero().items()
-        ]
+        bucket_ops = _bucket_updates(deltas)
         if not inserts and not guarded:
             return applied
 
@@ -153,6 +144,8 @@ class MentionAggregates:
                     raise ConcurrentChangeError("a mention fact changed under us")
             if bucket_ops:
                 await self._buckets.bulk_write(bucket_ops, ordered=False, session=session)
+            if deltas.rebuild_authors:
+                await self._rebuild_author_maps(deltas.rebuild_authors, session)
 
         async with self._db.client.start_session() as session:
             await session.with_transaction(write)
@@ -169,101 +162,91 @@ class MentionAggregates:
                 ordered=False,
             )
 
-    async def bucket_counts(
-        self, tracker_ids: Sequence[str], ranges: Mapping[Unit, Sequence[Range]]
-    ) -> dict[str, Counter[str]]:
-        """Summed bucket fields per tracker over the given day and hour ranges."""
-        clauses = [
-            {"unit": unit, "start": {"$gte": start, "$lt": end}}
-            for unit, unit_ranges in ranges.items()
-            for start, end in unit_ranges
-        ]
-        totals: dict[str, Counter[str]] = {tracker_id: Counter() for tracker_id in tracker_ids}
-        if not clauses or not tracker_ids:
-            return totals
-        query = {"tracker_id": {"$in": list(tracker_ids)}, "$or": clauses}
-        async for doc in self._buckets.find(query, {"_id": 0, "unit": 0, "start": 0}):
-            total = totals[doc.pop("tracker_id")]
-            for name, value in _flatten(doc):
-                total[name] += value
-        return totals
+    async def _rebuild_author_maps(
+        self, keys: Iterable[BucketKey], session: AsyncClientSession
+    ) -> None:
+        """Recompute `r` of buckets that lost a mention, from the facts (inside the transaction)."""
+        operations = []
+        for tracker_id, unit, start in keys:
+            pipeline: list[Document] = [
+                {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": start + UNITS[unit]}}},
+                {"$match": {"c": True}},
+                {"$group": {"_id": "$a", "f": {"$max": "$f"}}},
+            ]
+            cursor = await self._mentions.aggregate(pipeline, session=session)
+            maxima = {author_field(doc["_id"]): doc["f"] async for doc in cursor}
+            operations.append(
+                UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, {"$set": {"r": maxima}})
+            )
+        await self._buckets.bulk_write(operations, ordered=False, session=session)
 
-    async def raw_counts(
-        self, tracker_ids: Sequence[str], ranges: Sequence[Range]
-    ) -> dict[str, Counter[str]]:
-        """The same fields as the buckets, counted from facts (for sub-hour window edges)."""
-        totals: dict[str, Counter[str]] = {tracker_id: Counter() for tracker_id in tracker_ids}
-        if not ranges or not tracker_ids:
-            return totals
-        query = {
-            "t": {"$in": list(tracker_ids)},
-            "c": True,
-            "$or": [{"at": {"$gte": start, "$lt": end}} for start, end in ranges],
-        }
-        async for doc in self._mentions.find(query, {"t": 1, "s": 1, "p": 1, "act": 1}):
-            fields = ["volume", f"s.{doc['s']}", f"p.{doc['p']}"]
-            if doc["act"] == "review":
-                fields.append("review")
-            for tracker_id in doc["t"]:
-                if tracker_id in totals:
-                    totals[tracker_id].update(fields)
-        return totals
+    async def window_totals(
+        self, tracker_id: str, plan: WindowPlan, *, authors: bool
+    ) -> tuple[Counter[str], dict[str, int]]:
+        """A tracker's counts over a planned window, and (if asked) each author's largest
+        follower count in it: day and hour buckets for whole hours, facts for the edges.
 
-    async def potential_reach(self, tracker_id: str, start: datetime, end: datetime) -> int:
-        """sum over distinct authors of their largest follower count in the window (exact)."""
-        pipeline: list[Document] = [
-            {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True}},
-            {"$group": {"_id": "$a", "f": {"$max": "$f"}}},
-            {"$group": {"_id": None, "reach": {"$sum": "$f"}}},
+        One indexed query per range (no `$or`/`$in`, which SecantusDB answers by scanning).
+        """
+        projection: Document = {"_id": 0, "tracker_id": 0, "unit": 0, "start": 0}
+        if not authors:
+            projection["r"] = 0
+        bucket_queries = [
+            self._buckets.find(
+                {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}},
+                projection,
+            ).to_list(None)
+            for unit, ranges in (("day", plan.days), ("hour", plan.hours))
+            for start, end in ranges
         ]
-        async for doc in await self._mentions.aggregate(pipeline):
-            return int(doc["reach"])
-        return 0
-
-    async def reach_series(
-        self, tracker_id: str, start: datetime, end: datetime, unit: Unit
-    ) -> dict[datetime, int]:
-        """Potential reach of each bucket of [start, end) (distinct authors per bucket)."""
-        pipeline: list[Document] = [
-            {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True}},
-            {
-                "$group": {
-                    "_id": {"b": {"$dateTrunc": {"date": "$at", "unit": unit}}, "a": "$a"},
-                    "f": {"$max": "$f"},
-                }
-            },
-            {"$group": {"_id": "$_id.b", "reach": {"$sum": "$f"}}},
+        fact_queries = [
+            self._mentions.find(
+                {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True},
+                {"s": 1, "p": 1, "act": 1, "a": 1, "f": 1},
+            ).to_list(None)
+            for start, end in plan.raw
         ]
-        return {
-            _utc(doc["_id"]): int(doc["reach"])
-            async for doc in await self._mentions.aggregate(pipeline)
-        }
+        results = await asyncio.gather(*bucket_queries, *fact_queries)
+        counts: Counter[str] = Counter()
+        maxima: dict[str, int] = {}
+        for docs in results[: len(bucket_queries)]:
+            for doc in docs:
+                for author, followers in doc.pop("r", {}).items():
+                    maxima[author] = max(maxima.get(author, 0), followers)
+                counts.update(dict(_flatten(doc)))
+        for docs in results[len(bucket_queries) :]:
+            for doc in docs:
+                counts.update(_fact_fields(doc))
+                author = author_field(doc["a"])
+                maxima[author] = max(maxima.get(author, 0), doc["f"])
+        return counts, maxima
 
     async def buckets(
         self, tracker_id: str, unit: Unit, start: datetime, end: datetime
-    ) -> dict[datetime, Counter[str]]:
-        """Stored buckets of one tracker in [start, end), by start."""
+    ) -> dict[datetime, tuple[Counter[str], int]]:
+        """Stored buckets of one tracker in [start, end): counts and potential reach."""
         query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
-        series: dict[datetime, Counter[str]] = {}
+        series: dict[datetime, tuple[Counter[str], int]] = {}
         async for doc in self._buckets.find(query, {"_id": 0, "tracker_id": 0, "unit": 0}):
             bucket_start = _utc(doc.pop("start"))
-            series[bucket_start] = Counter(dict(_flatten(doc)))
+            reach = sum(doc.pop("r", {}).values())
+            series[bucket_start] = (Counter(dict(_flatten(doc))), reach)
         return series
 
     async def replies(
         self, tracker_id: str, start: datetime, end: datetime
     ) -> list[tuple[datetime, datetime, str]]:
         """(created_at, first reply's published_at, routing action) of replied mentions."""
+        # Through the reply index: replies are few, a tracker's mentions are many. A reply
+        # is published after the mention, so reply_at >= start bounds the scan.
         query = {
+            "reply_at": {"$gte": start},
             "t": tracker_id,
-            "c": True,
             "at": {"$gte": start, "$lt": end},
-            "reply_at": {"$exists": True},
+            "c": True,
         }
-        return [
-            (_utc(doc["at"]), _utc(doc["reply_at"]), doc["act"])
-            async for doc in self._mentions.find(query, {"at": 1, "reply_at": 1, "act": 1})
-        ]
+        cursor = self._mentions.find(query, {"at": 1, "reply_at": 1, "act": 1}).hint("reply_at")
+        return [(_utc(doc["at"]), _utc(doc["reply_at"]), doc["act"]) async for doc in cursor]
 
     async def trackers_of(self, mention_ids: Sequence[str]) -> dict[str, list[str]]:
         """Trackers of the given mentions (those whose facts are known)."""
@@ -443,11 +426,10 @@ class EngagementStore:
         those that name only a post (the caller resolves the post's channel)."""
         if not channel_ids:
             return []
-        query = {
-            "at": {"$gte": start, "$lt": end},
-            "$or": [{"channel_id": {"$in": list(channel_ids)}}, {"channel_id": None}],
-        }
-        return await self._followers.find(query).sort("at", ASCENDING).to_list(None)
+        wanted = set(channel_ids)
+        query = {"at": {"$gte": start, "$lt": end}}
+        observations = await self._followers.find(query).sort("at", ASCENDING).to_list(None)
+        return [o for o in observations if o.get("channel_id") in wanted | {None}]
 
 
 class AlertStore:
@@ -553,6 +535,34 @@ async def _ignoring_duplicates(write: Any) -> None:
         errors = exc.details.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise
+
+
+def _bucket_updates(deltas: BucketDeltas) -> list[UpdateOne]:
+    """One upsert per touched bucket: `$inc` of its counts, `$max` of its authors."""
+    changes = deltas.non_zero()
+    operations = []
+    for key in set(changes) | set(deltas.authors):
+        tracker_id, unit, start = key
+        update: Document = {
+            "$setOnInsert": {"tracker_id": tracker_id, "unit": unit, "start": start}
+        }
+        if key in changes:
+            update["$inc"] = changes[key]
+        maxima = deltas.author_maxima(key)
+        if maxima:
+            update["$max"] = maxima
+        if len(update) > 1:
+            operations.append(
+                UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, update, upsert=True)
+            )
+    return operations
+
+
+def _fact_fields(doc: Mapping[str, Any]) -> list[str]:
+    fields = ["volume", f"s.{doc['s']}", f"p.{doc['p']}"]
+    if doc["act"] == "review":
+        fields.append("review")
+    return fields
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, int]]:

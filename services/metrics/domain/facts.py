@@ -109,13 +109,25 @@ def supersedes(new: MentionFact, stored: MentionFact | None) -> bool:
 BucketKey = tuple[str, Unit, datetime]
 
 
+def author_field(author: str) -> str:
+    """An author key as a MongoDB field name: `%` and `.` escaped, reversibly (exact reach)."""
+    return author.replace("%", "%25").replace(".", "%2E")
+
+
 class BucketDeltas:
-    """Per (tracker, unit, bucket start): field → increment, summed over a batch."""
+    """Per (tracker, unit, bucket start): field -> increment, and each author's largest
+    follower count (kept in the bucket as `r.<author>`, so reach needs no per-author documents).
+
+    `$max` cannot be taken back: a bucket that loses a mention (reclassified, hidden, moved)
+    is listed in `rebuild_authors`, and its author map is recomputed from the facts.
+    """
 
     def __init__(self) -> None:
         self.by_bucket: defaultdict[BucketKey, defaultdict[str, int]] = defaultdict(
             lambda: defaultdict(int)
         )
+        self.authors: defaultdict[BucketKey, dict[str, int]] = defaultdict(dict)
+        self.rebuild_authors: set[BucketKey] = set()
 
     def add(self, fact: MentionFact, sign: int) -> None:
         if not fact.counted:
@@ -123,11 +135,18 @@ class BucketDeltas:
         fields = ["volume", f"s.{fact.sentiment}", f"p.{fact.platform}"]
         if fact.action == "review":
             fields.append("review")
+        author = author_field(fact.author)
         for unit, start in bucket_starts(fact.created_at).items():
             for tracker_id in fact.tracker_ids:
-                counts = self.by_bucket[(tracker_id, unit, start)]
+                key = (tracker_id, unit, start)
+                counts = self.by_bucket[key]
                 for name in fields:
                     counts[name] += sign
+                if sign < 0:
+                    self.rebuild_authors.add(key)
+                else:
+                    maxima = self.authors[key]
+                    maxima[author] = max(maxima.get(author, 0), fact.followers)
 
     def replace(self, old: MentionFact | None, new: MentionFact) -> None:
         if old is not None:
@@ -142,6 +161,12 @@ class BucketDeltas:
             if moved:
                 changes[key] = moved
         return changes
+
+    def author_maxima(self, key: BucketKey) -> dict[str, int]:
+        """`r.<author>` -> followers for `$max`, unless the bucket's map is rebuilt anyway."""
+        if key in self.rebuild_authors:
+            return {}
+        return {f"r.{author}": followers for author, followers in self.authors[key].items()}
 
 
 def bucket_id(tracker_id: str, unit: Unit, start: datetime) -> str:
