@@ -136,3 +136,17 @@ def test_only_a_later_different_classification_supersedes() -> None:
     assert not supersedes(fact(version=T0 + timedelta(hours=1)), stored)  # later, same content
     assert supersedes(fact(sentiment="neutral", version=T0 + timedelta(hours=1)), stored)
     assert not supersedes(stored, fact(sentiment="neutral", version=T0 + timedelta(hours=1)))
+
+
+def test_buckets_keep_each_authors_largest_followers_and_rebuild_after_a_loss() -> None:
+    deltas = BucketDeltas()
+    deltas.replace(None, fact(followers=10))
+    deltas.replace(None, fact(mention_id="x:2", followers=30))
+    deltas.replace(None, fact(mention_id="x:3", author="x:u.2%", followers=5))
+    key = ("a", "day", T0)
+    assert deltas.author_maxima(key) == {"r.x:u1": 30, "r.x:u%2E2%25": 5}
+
+    moved = BucketDeltas()
+    moved.replace(fact(), fact(action="hide", sentiment="neutral", version=T0 + timedelta(1)))
+    assert key in moved.rebuild_authors
+    assert moved.author_maxima(key) == {}
