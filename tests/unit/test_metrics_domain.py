@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.metrics.domain.facts import BucketDeltas, MentionFact, supersedes
+from services.metrics.domain.facts import BucketDeltas, BucketKey, MentionFact, supersedes
 from services.metrics.domain.formulas import (
     follower_growth,
     net_sentiment,
@@ -143,7 +143,7 @@ def test_buckets_keep_each_authors_largest_followers_and_rebuild_after_a_loss() 
     deltas.replace(None, fact(followers=10))
     deltas.replace(None, fact(mention_id="x:2", followers=30))
     deltas.replace(None, fact(mention_id="x:3", author="x:u.2%", followers=5))
-    key = ("a", "day", T0)
+    key: BucketKey = ("a", "day", T0)
     assert deltas.author_maxima(key) == {"r.x:u1": 30, "r.x:u%2E2%25": 5}
 
     moved = BucketDeltas()
