@@ -196,7 +196,7 @@ def main() -> None:
         "SMM_MONGODB_URI": uri,
         "SMM_METRICS_PORT": str(port),
         "SMM_TOPIC_PARTITIONS": "6",
-        "SMM_LOG_LEVEL": "WARNING",
+        "SMM_LOG_LEVEL": os.environ.get("SMM_LOG_LEVEL", "WARNING"),
         "SMM_METRICS_BATCH_SIZE": str(args.batch),
         # Scheduled snapshots would compete with the measured work; they run once at start.
         "SMM_METRICS_KPI_INTERVAL_SECONDS": "86400",
