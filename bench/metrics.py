@@ -1,13 +1,17 @@
 """Metrics aggregation rate and KPI API latency.
 
 Starts real Tansu and SecantusDB servers, writes N classified mentions (90 days, 100 trackers,
-mostly in event-time order as a live stream delivers them, 5 % late, 2 % redelivered, 10 %
-hidden as spam) to `smm.mentions.classified.v1`, then starts the metrics service as its own
-process and measures how fast it aggregates them (one process; from its first stored fact to
-the last). Then it times `GET /v1/kpis` for 1-, 30- and 90-day windows (unaligned, so hour
-buckets and sub-hour edges are used too) and prints p50 and p99.
+5 % late, 2 % redelivered, 10 % hidden as spam) to `smm.mentions.classified.v1`, then starts
+the metrics service as its own process and measures how fast it aggregates them (one process;
+from its first applied batch until every partition's applied offset reaches the end). Then it
+times `GET /v1/kpis` for 1-, 30- and 90-day windows (unaligned, so hour buckets and sub-hour
+edges are used too) and prints p50 and p99.
 
-    .venv/bin/python bench/metrics.py --mentions 1000000
+Two arrival orders, each on fresh servers: `time` (event-time order with the late ones mixed
+in, as a live stream or a backfill delivers them: a batch touches few buckets) and `shuffled`
+(a random order over the 90 days: a batch touches many buckets). Both are printed.
+
+    .venv/bin/python bench/metrics.py --mentions 1000000 --order both
 """
 
 from __future__ import annotations
@@ -131,23 +135,24 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit("metrics not ready")
 
 
-def wait_aggregated(db: Any, expected: int, log: Path) -> tuple[float, float]:
-    """(first fact seen, all facts stored) as monotonic times."""
-    facts = db["metrics_mentions"]
+def wait_aggregated(db: Any, messages: int) -> tuple[float, float]:
+    """(first batch applied, every message applied) as monotonic times, from the service's
+    per-partition applied offsets (a tiny collection: polling it costs the database nothing)."""
+    offsets = db["metrics_offsets"]
     first = None
     last_report = time.monotonic()
     while True:
-        count = facts.estimated_document_count()
+        applied = sum(doc["applied"] + 1 for doc in offsets.find({}, {"applied": 1}))
         now = time.monotonic()
-        if count and first is None:
+        if applied and first is None:
             first = now
-        if count >= expected:
+        if applied >= messages:
             assert first is not None
             return first, now
         if now - last_report > 30:
-            print(f"  ... {count:,} of {expected:,} aggregated", flush=True)
+            print(f"  ... {applied:,} of {messages:,} messages applied", flush=True)
             last_report = now
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def kpi_latencies(url: str, trackers: int, now: datetime, days: int, runs: int) -> list[float]:
@@ -172,15 +177,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mentions", type=int, default=1_000_000)
-    parser.add_argument("--trackers", type=int, default=100)
-    parser.add_argument("--queries", type=int, default=60, help="KPI requests per window size")
-    parser.add_argument("--batch", type=int, default=2_000, help="SMM_METRICS_BATCH_SIZE")
-    args = parser.parse_args()
-
-    workdir = Path(tempfile.mkdtemp(prefix="bench-metrics-"))
+def run(
+    order: str, messages: list[tuple[bytes, bytes]], args: argparse.Namespace, now: datetime
+) -> dict[str, Any]:
+    """One measured run on fresh servers: aggregation rate and KPI latencies."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"bench-metrics-{order}-"))
     kafka = kafka_process("127.0.0.1", free_port(), workdir / "kafka.log")
     mongo = mongo_process("127.0.0.1", free_port(), str(workdir / "db"), workdir / "mongo.log")
     kafka.start()
@@ -203,12 +204,8 @@ def main() -> None:
     }
     url = f"http://127.0.0.1:{port}"
     log = workdir / "metrics.log"
-    now = datetime.now(UTC)
     metrics: subprocess.Popen[bytes] | None = None
     try:
-        started = time.perf_counter()
-        messages = generate(args.mentions, args.trackers, now)
-        print(f"generated {len(messages):,} messages in {time.perf_counter() - started:.0f} s")
         # Topics first (the service creates them), then the data, then the measured run.
         with log.open("wb") as out:
             metrics = subprocess.Popen(
@@ -223,7 +220,7 @@ def main() -> None:
         metrics.wait(timeout=30)
         started = time.perf_counter()
         asyncio.run(produce(bootstrap, messages))
-        print(f"produced to Kafka in {time.perf_counter() - started:.0f} s")
+        print(f"{order}: produced to Kafka in {time.perf_counter() - started:.0f} s", flush=True)
 
         with log.open("ab") as out:
             metrics = subprocess.Popen(
@@ -233,14 +230,19 @@ def main() -> None:
                 stderr=out,
                 cwd=ROOT,
             )
-        db = MongoClient(uri)["smm"]
-        first, done = wait_aggregated(db, args.mentions, log)
-        rate = args.mentions / (done - first) if done > first else float("nan")
+        db: Any = MongoClient(uri)["smm"]
+        first, done = wait_aggregated(db, len(messages))
         wait_ready(url, metrics, log)
-        results = {
+        latencies = {
             days: kpi_latencies(url, args.trackers, now, days, args.queries) for days in (1, 30, 90)
         }
-        buckets = db["metrics_buckets"].estimated_document_count()
+        return {
+            "seconds": done - first,
+            "rate": args.mentions / (done - first) if done > first else float("nan"),
+            "facts": db["metrics_mentions"].estimated_document_count(),
+            "buckets": db["metrics_buckets"].estimated_document_count(),
+            "latencies": latencies,
+        }
     finally:
         if metrics is not None:
             metrics.terminate()
@@ -248,20 +250,47 @@ def main() -> None:
         kafka.stop()
         mongo.stop()
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mentions", type=int, default=1_000_000)
+    parser.add_argument("--trackers", type=int, default=100)
+    parser.add_argument("--queries", type=int, default=60, help="KPI requests per window size")
+    parser.add_argument("--batch", type=int, default=2_000, help="SMM_METRICS_BATCH_SIZE")
+    parser.add_argument("--order", choices=("time", "shuffled", "both"), default="both")
+    args = parser.parse_args()
+
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    in_time_order = generate(args.mentions, args.trackers, now)
+    print(f"generated {len(in_time_order):,} messages in {time.perf_counter() - started:.0f} s")
+    orders = ("time", "shuffled") if args.order == "both" else (args.order,)
+    results = {}
+    for order in orders:
+        messages = list(in_time_order)
+        if order == "shuffled":
+            random.Random(2).shuffle(messages)
+        results[order] = run(order, messages, args, now)
+
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
     )
     print(
         f"mentions: {args.mentions:,} over 90 days, {args.trackers} trackers "
-        f"({len(messages) - args.mentions:,} redelivered); batches of {args.batch}"
+        f"({len(in_time_order) - args.mentions:,} redelivered); batches of {args.batch}"
     )
-    print(f"aggregated: {rate:,.0f} mentions/s in one process ({done - first:.0f} s)")
-    print(f"stored: {args.mentions:,} mention facts, {buckets:,} hour/day buckets")
-    for days, latencies in results.items():
+    for order, result in results.items():
         print(
-            f"GET /v1/kpis {days:>2}-day window: p50 {1000 * statistics.median(latencies):.0f} ms,"
-            f" p99 {1000 * percentile(latencies, 0.99):.0f} ms ({len(latencies)} requests)"
+            f"[{order} order] aggregated: {result['rate']:,.0f} mentions/s in one process "
+            f"({result['seconds']:.0f} s); stored {result['facts']:,} mention facts, "
+            f"{result['buckets']:,} hour/day buckets"
         )
+        for days, latencies in result["latencies"].items():
+            print(
+                f"[{order} order] GET /v1/kpis {days:>2}-day window: "
+                f"p50 {1000 * statistics.median(latencies):.0f} ms, "
+                f"p99 {1000 * percentile(latencies, 0.99):.0f} ms ({len(latencies)} requests)"
+            )
 
 
 if __name__ == "__main__":

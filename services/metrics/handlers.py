@@ -1,7 +1,8 @@
 """Metrics' Kafka side: mentions, decisions, post events and engagement in; KPIs and alerts out.
 
 Every handler is idempotent, so a redelivered batch (after a crash, a rebalance or a transient
-database error) changes nothing a second time.
+database error) changes nothing a second time. Mentions are applied with their Kafka positions
+(topic partition and offset), which `MentionAggregates` uses to apply each batch exactly once.
 """
 
 from __future__ import annotations
@@ -89,12 +90,16 @@ def register(
     settings = runtime.settings
     broker = runtime.broker
 
-    async def on_mentions(mentions: list[ClassifiedMention]) -> None:
-        applied = await aggregates.apply(mentions)
+    async def on_mentions(records: list[tuple[Any, ClassifiedMention]]) -> None:
+        positioned = [
+            ((aggregates.partition_key(record.topic, record.partition), record.offset), mention)
+            for record, mention in records
+        ]
+        applied = await aggregates.apply(positioned)
         exporter.count_mentions(applied.new, len(applied.changed))
         log.info(
             "mentions aggregated",
-            received=len(mentions),
+            received=len(records),
             new=len(applied.new),
             reclassified=len(applied.changed),
             unchanged=applied.unchanged,
@@ -113,7 +118,6 @@ def register(
         await engagement.apply(observations)
 
     handlers: dict[str, Callable[[list[Any]], Awaitable[None]]] = {
-        MENTIONS_CLASSIFIED: on_mentions,
         MODERATION_DECISIONS: on_decisions,
         POSTS_EVENTS: on_post_events,
         ENGAGEMENT: on_engagement,
@@ -143,8 +147,15 @@ def register(
         for topic, model in CONSUMED.items():
             if topic not in by_topic:
                 continue
-            events = [event for _, event in await decode_batch(broker, by_topic[topic], model)]
-            if events:
-                await handlers[topic](events)
+            if topic == MENTIONS_CLASSIFIED:
+                # With their positions: the exactly-once bookkeeping needs partition and offset.
+                mentions = await decode_batch(broker, by_topic[topic], ClassifiedMention)
+                if mentions:
+                    await on_mentions(mentions)
+                events: list[Event] = [mention for _, mention in mentions]
+            else:
+                events = [event for _, event in await decode_batch(broker, by_topic[topic], model)]
+                if events:
+                    await handlers[topic](events)
             for event in events:
                 EVENT_AGE.labels(topic).observe(max(0.0, now - event.occurred_at.timestamp()))

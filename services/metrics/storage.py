@@ -5,13 +5,16 @@
 - `metrics_posts`, `metrics_engagement`, `metrics_followers`: our posts, each post's latest
   engagement observation, and our accounts' follower counts over time;
 - `metrics_alerts`: one document per tracker and hour, so a spike alert is emitted once;
-- `metrics_leases`: which replica publishes the scheduled KPI snapshots.
+- `metrics_leases`: which replica publishes the scheduled KPI snapshots;
+- `metrics_journal`, `metrics_offsets`: mention batches being applied, and each partition's
+  last applied offset (`MentionAggregates` explains how they keep the buckets exact).
 Tracker names and groups are read from ingest's `ingest_trackers` in the same database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, UpdateOne
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -43,6 +45,8 @@ ENGAGEMENT = "metrics_engagement"
 FOLLOWERS = "metrics_followers"
 ALERTS = "metrics_alerts"
 LEASES = "metrics_leases"
+JOURNAL = "metrics_journal"
+OFFSETS = "metrics_offsets"
 #: Owned by ingest (`services/ingest/storage.py`); metrics only reads `_id` and `group`.
 INGEST_TRACKERS = "ingest_trackers"
 
@@ -70,13 +74,17 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state"),
     ],
     LEASES: [],
+    JOURNAL: [],
+    OFFSETS: [],
 }
 
 DUPLICATE_KEY = 11000
 
 
-class ConcurrentChangeError(RuntimeError):
-    """Another consumer changed a mention fact between our read and our write: retry the batch."""
+#: Where a mention came from: (partition key, offset). The key names the topic and partition
+#: (`MentionAggregates.partition_key`); Kafka keys mentions by `mention_id`, so every message
+#: of one mention comes through one partition, and one consumer owns a partition at a time.
+Position = tuple[str, int]
 
 
 @dataclass
@@ -89,29 +97,79 @@ class AppliedMentions:
 
 
 class MentionAggregates:
-    """Mention facts and the hour/day buckets summed from them, always changed together."""
+    """Mention facts and the hour/day buckets summed from them, kept exact without transactions.
+
+    A batch is applied in four steps, each idempotent, so a SIGKILL between any two (or in the
+    middle of a bulk write) is repaired by doing them again:
+
+    1. **Plan.** Read the stored facts of the batch's mentions and compute, in memory, which
+       facts to insert or replace and each touched bucket's increments (`BucketDeltas`). Only
+       messages past the partition's applied offset (`metrics_offsets`) are planned.
+    2. **Journal.** Insert the plan as ONE document in `metrics_journal` (atomic), naming the
+       last offset of each partition it covers (`ends`). Before planning a batch, a consumer
+       finishes every journal left for its partitions (by a crashed or deposed owner).
+    3. **Carry out.** Write the facts (inserts whose duplicate-key errors become `$set`s; a
+       replay writes the same values again), then one upsert per bucket that increments the
+       counts *only if* the bucket's high-water mark `hw.<partition>` is below the journal's end
+       for every partition of the journal, and sets the marks in the same single-document
+       update. A bucket therefore takes a journal's increments exactly once, however often the
+       journal is replayed (an already-marked bucket fails the filter; its upsert's duplicate
+       key error is ignored). Buckets that lost a mention get their author map recomputed from
+       the facts (a `$set`: idempotent).
+    4. **Finish.** Raise the partitions' applied offsets (`$max`) and delete the journal.
+
+    A crash before step 2 leaves nothing: Kafka redelivers and the batch is planned afresh.
+    After step 2 the journal is replayed before the partition moves on, and messages at or
+    below the applied offset are skipped, so redeliveries of a finished batch cost one read.
+    A duplicate at another offset (a producer retry) finds its fact stored and unchanged.
+    Every step touches few documents and no multi-document transaction holds locks, so a
+    killed replica stalls nobody.
+    """
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
         self._mentions = db[MENTIONS]
         self._buckets = db[BUCKETS]
+        self._journal = db[JOURNAL]
+        self._offsets = db[OFFSETS]
 
-    async def apply(self, mentions: Iterable[ClassifiedMention]) -> AppliedMentions:
-        """Store a batch's facts and bucket deltas in one transaction (idempotent).
+    @staticmethod
+    def partition_key(topic: str, partition: int) -> str:
+        """A topic partition as a MongoDB field name (dots escaped)."""
+        return author_field(f"{topic}|{partition}")
 
-        One read of the known facts, then one transaction with two bulk writes: a crash
-        leaves either all of the batch applied or none of it, and a redelivery finds every
-        fact unchanged and writes nothing.
-        """
-        latest = latest_per_mention(mentions)
-        if not latest:
+    async def apply(self, batch: Sequence[tuple[Position, ClassifiedMention]]) -> AppliedMentions:
+        """Aggregate a batch of positioned mentions exactly once (see the class docstring)."""
+        if not batch:
             return AppliedMentions()
-        cursor = self._mentions.find({"_id": {"$in": list(latest)}})
+        parts = {part for (part, _), _ in batch}
+        await self._finish_journals(parts)
+        done = await self._applied_offsets(parts)
+        ends: dict[str, int] = {}
+        fresh: list[ClassifiedMention] = []
+        for (part, offset), mention in batch:
+            if offset > done.get(part, -1):
+                fresh.append(mention)
+                ends[part] = max(ends.get(part, -1), offset)
+        applied = AppliedMentions(unchanged=len(batch) - len(fresh))
+        if not fresh:
+            return applied
+        journal = await self._plan(latest_per_mention(fresh), applied)
+        if journal["inserts"] or journal["updates"]:
+            journal |= {"_id": uuid.uuid4().hex, "ends": ends, "created_at": utc_now()}
+            await self._journal.insert_one(journal)
+            await self._carry_out(journal)
+        else:
+            await self._record_offsets(ends)
+        return applied
+
+    async def _plan(self, latest: dict[str, MentionFact], applied: AppliedMentions) -> Document:
+        """Step 1: the facts to write and the bucket increments, as a journal document."""
+        cursor = self._mentions.find({"_id": {"$in": list(latest)}}, {"reply_at": 0})
         stored_docs = {doc["_id"]: doc async for doc in cursor}
-        applied = AppliedMentions()
         deltas = BucketDeltas()
         inserts: list[Document] = []
-        guarded: list[UpdateOne] = []
+        updates: list[Document] = []
         for mention_id, fact in latest.items():
             doc = stored_docs.get(mention_id)
             stored = MentionFact.from_document(mention_id, doc) if doc is not None else None
@@ -121,35 +179,91 @@ class MentionAggregates:
             deltas.replace(stored, fact)
             if doc is None:
                 inserts.append({"_id": mention_id, **fact.document()})
+            else:
+                updates.append({"_id": mention_id, **fact.document()})
+            if stored is None:
                 applied.new.append(fact)
             else:
-                version = {"$exists": False} if stored is None else stored.version
-                guarded.append(
-                    UpdateOne({"_id": mention_id, "v": version}, {"$set": fact.document()})
-                )
-                if stored is None:
-                    applied.new.append(fact)
-                else:
-                    applied.changed.append((stored, fact))
-        bucket_ops = _bucket_updates(deltas)
-        if not inserts and not guarded:
-            return applied
+                applied.changed.append((stored, fact))
+        return {
+            "inserts": inserts,
+            "updates": updates,
+            "buckets": _bucket_changes(deltas),
+            "rebuild": [list(key) for key in sorted(deltas.rebuild_authors)],
+        }
 
-        async def write(session: AsyncClientSession) -> None:
-            if inserts:
-                await self._mentions.insert_many(inserts, ordered=False, session=session)
-            if guarded:
-                result = await self._mentions.bulk_write(guarded, ordered=False, session=session)
-                if result.matched_count != len(guarded):
-                    raise ConcurrentChangeError("a mention fact changed under us")
-            if bucket_ops:
-                await self._buckets.bulk_write(bucket_ops, ordered=False, session=session)
-            if deltas.rebuild_authors:
-                await self._rebuild_author_maps(deltas.rebuild_authors, session)
+    async def _finish_journals(self, parts: set[str]) -> None:
+        """Replay journals left for these partitions by an owner that died before finishing."""
+        left = await self._journal.find({}, {"ends": 1}).to_list(None)
+        for entry in left:
+            if parts & set(entry["ends"]):
+                journal = await self._journal.find_one({"_id": entry["_id"]})
+                if journal is not None:
+                    await self._carry_out(journal)
 
-        async with self._db.client.start_session() as session:
-            await session.with_transaction(write)
-        return applied
+    async def _applied_offsets(self, parts: set[str]) -> dict[str, int]:
+        cursor = self._offsets.find({"_id": {"$in": sorted(parts)}})
+        return {doc["_id"]: int(doc["applied"]) async for doc in cursor}
+
+    async def _record_offsets(self, ends: Mapping[str, int]) -> None:
+        await self._offsets.bulk_write(
+            [
+                UpdateOne({"_id": part}, {"$max": {"applied": end}}, upsert=True)
+                for part, end in ends.items()
+            ],
+            ordered=False,
+        )
+
+    async def _carry_out(self, journal: Document) -> None:
+        """Steps 3 and 4: write facts and guarded bucket increments, then finish the journal."""
+        await self._write_facts(journal["inserts"], journal["updates"])
+        ends: dict[str, int] = journal["ends"]
+        below_marks: Document = {f"hw.{p}": {"$not": {"$gte": end}} for p, end in ends.items()}
+        marks = {f"hw.{part}": end for part, end in ends.items()}
+        operations = []
+        for change in journal["buckets"]:
+            update: Document = {
+                "$setOnInsert": change["key"],
+                "$set": marks,
+            }
+            if change["inc"]:
+                update["$inc"] = change["inc"]
+            if change["max"]:
+                update["$max"] = change["max"]
+            operations.append(UpdateOne({"_id": change["_id"], **below_marks}, update, upsert=True))
+        if operations:
+            await _ignoring_duplicates(self._buckets.bulk_write(operations, ordered=False))
+        if journal["rebuild"]:
+            await self._rebuild_author_maps(
+                [(tracker_id, unit, _utc(start)) for tracker_id, unit, start in journal["rebuild"]]
+            )
+        await self._record_offsets(ends)
+        await self._journal.delete_one({"_id": journal["_id"]})
+
+    async def _write_facts(self, inserts: list[Document], updates: list[Document]) -> None:
+        """Insert new facts (a duplicate key means a reply or a replay got there first: `$set`
+        instead) and replace changed ones; writing the same values twice changes nothing."""
+        overwrite = list(updates)
+        if inserts:
+            try:
+                await self._mentions.insert_many(inserts, ordered=False)
+            except BulkWriteError as exc:
+                for error in exc.details.get("writeErrors", []):
+                    if error.get("code") != DUPLICATE_KEY:
+                        raise
+                    overwrite.append(inserts[error["index"]])
+        if overwrite:
+            await self._mentions.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": doc["_id"]},
+                        {"$set": {k: v for k, v in doc.items() if k != "_id"}},
+                        upsert=True,
+                    )
+                    for doc in overwrite
+                ],
+                ordered=False,
+            )
 
     async def record_replies(self, first_reply_at: Mapping[str, datetime]) -> None:
         """Our earliest published reply per mention (`$min`, so order and repeats do not matter)."""
@@ -162,10 +276,8 @@ class MentionAggregates:
                 ordered=False,
             )
 
-    async def _rebuild_author_maps(
-        self, keys: Iterable[BucketKey], session: AsyncClientSession
-    ) -> None:
-        """Recompute `r` of buckets that lost a mention, from the facts (inside the transaction)."""
+    async def _rebuild_author_maps(self, keys: Iterable[BucketKey]) -> None:
+        """Recompute `r` of buckets that lost a mention, from the facts (idempotent)."""
         operations = []
         for tracker_id, unit, start in keys:
             pipeline: list[Document] = [
@@ -173,12 +285,12 @@ class MentionAggregates:
                 {"$match": {"c": True}},
                 {"$group": {"_id": "$a", "f": {"$max": "$f"}}},
             ]
-            cursor = await self._mentions.aggregate(pipeline, session=session)
+            cursor = await self._mentions.aggregate(pipeline)
             maxima = {author_field(doc["_id"]): doc["f"] async for doc in cursor}
             operations.append(
                 UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, {"$set": {"r": maxima}})
             )
-        await self._buckets.bulk_write(operations, ordered=False, session=session)
+        await self._buckets.bulk_write(operations, ordered=False)
 
     async def window_totals(
         self, tracker_id: str, plan: WindowPlan, *, authors: bool
@@ -537,25 +649,24 @@ async def _ignoring_duplicates(write: Any) -> None:
             raise
 
 
-def _bucket_updates(deltas: BucketDeltas) -> list[UpdateOne]:
-    """One upsert per touched bucket: `$inc` of its counts, `$max` of its authors."""
+def _bucket_changes(deltas: BucketDeltas) -> list[Document]:
+    """Per touched bucket: its key fields, `$inc` of its counts, `$max` of its authors."""
     changes = deltas.non_zero()
-    operations = []
-    for key in set(changes) | set(deltas.authors):
+    documents = []
+    for key in sorted(set(changes) | set(deltas.authors)):
         tracker_id, unit, start = key
-        update: Document = {
-            "$setOnInsert": {"tracker_id": tracker_id, "unit": unit, "start": start}
-        }
-        if key in changes:
-            update["$inc"] = changes[key]
+        inc = changes.get(key, {})
         maxima = deltas.author_maxima(key)
-        if maxima:
-            update["$max"] = maxima
-        if len(update) > 1:
-            operations.append(
-                UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, update, upsert=True)
+        if inc or maxima:
+            documents.append(
+                {
+                    "_id": bucket_id(tracker_id, unit, start),
+                    "key": {"tracker_id": tracker_id, "unit": unit, "start": start},
+                    "inc": inc,
+                    "max": maxima,
+                }
             )
-    return operations
+    return documents
 
 
 def _fact_fields(doc: Mapping[str, Any]) -> list[str]:
