@@ -34,7 +34,7 @@ from services.metrics.domain.facts import (
     latest_per_mention,
     supersedes,
 )
-from services.metrics.domain.windows import UNITS, Unit, WindowPlan
+from services.metrics.domain.windows import UNITS, Unit, WindowPlan, floor_to
 from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
 from shared.mongo import Document
 
@@ -52,7 +52,6 @@ INGEST_TRACKERS = "ingest_trackers"
 
 INDEXES: dict[str, list[IndexModel]] = {
     MENTIONS: [
-        IndexModel([("t", ASCENDING), ("at", ASCENDING)], name="tracker_time"),
         IndexModel([("reply_at", ASCENDING)], name="reply_at", sparse=True),
     ],
     BUCKETS: [
@@ -224,8 +223,10 @@ class MentionAggregates:
         for change in journal["buckets"]:
             update: Document = {
                 "$setOnInsert": change["key"],
-                "$set": marks,
+                "$set": marks | change["set"],
             }
+            if change["unset"]:
+                update["$unset"] = dict.fromkeys(change["unset"], "")
             if change["inc"]:
                 update["$inc"] = change["inc"]
             if change["max"]:
@@ -277,20 +278,32 @@ class MentionAggregates:
             )
 
     async def _rebuild_author_maps(self, keys: Iterable[BucketKey]) -> None:
-        """Recompute `r` of buckets that lost a mention, from the facts (idempotent)."""
+        """Recompute `r` of buckets that lost a mention from the hour buckets' mention entries
+        (a `$set` of what is stored: idempotent)."""
         operations = []
         for tracker_id, unit, start in keys:
-            pipeline: list[Document] = [
-                {"$match": {"t": tracker_id, "at": {"$gte": start, "$lt": start + UNITS[unit]}}},
-                {"$match": {"c": True}},
-                {"$group": {"_id": "$a", "f": {"$max": "$f"}}},
-            ]
-            cursor = await self._mentions.aggregate(pipeline)
-            maxima = {author_field(doc["_id"]): doc["f"] async for doc in cursor}
+            maxima: dict[str, int] = {}
+            for entry in await self._entries(tracker_id, start, start + UNITS[unit]):
+                author = author_field(entry[1])
+                maxima[author] = max(maxima.get(author, 0), entry[2])
             operations.append(
                 UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, {"$set": {"r": maxima}})
             )
         await self._buckets.bulk_write(operations, ordered=False)
+
+    async def _entries(self, tracker_id: str, start: datetime, end: datetime) -> list[list[Any]]:
+        """Entries of a tracker's counted mentions created in [start, end), from hour buckets."""
+        query = {
+            "tracker_id": tracker_id,
+            "unit": "hour",
+            "start": {"$gte": floor_to(start, "hour"), "$lt": end},
+        }
+        entries: list[list[Any]] = []
+        async for doc in self._buckets.find(query, {"m": 1}):
+            for entry in doc.get("m", {}).values():
+                if start <= _utc(entry[0]) < end:
+                    entries.append(entry)
+        return entries
 
     async def window_totals(
         self, tracker_id: str, plan: WindowPlan, *, authors: bool
@@ -300,7 +313,14 @@ class MentionAggregates:
 
         One indexed query per range (no `$or`/`$in`, which SecantusDB answers by scanning).
         """
-        projection: Document = {"_id": 0, "tracker_id": 0, "unit": 0, "start": 0}
+        projection: Document = {
+            "_id": 0,
+            "tracker_id": 0,
+            "unit": 0,
+            "start": 0,
+            "hw": 0,
+            "m": 0,
+        }
         if not authors:
             projection["r"] = 0
         bucket_queries = [
@@ -311,26 +331,21 @@ class MentionAggregates:
             for unit, ranges in (("day", plan.days), ("hour", plan.hours))
             for start, end in ranges
         ]
-        fact_queries = [
-            self._mentions.find(
-                {"t": tracker_id, "at": {"$gte": start, "$lt": end}, "c": True},
-                {"s": 1, "p": 1, "act": 1, "a": 1, "f": 1},
-            ).to_list(None)
-            for start, end in plan.raw
-        ]
-        results = await asyncio.gather(*bucket_queries, *fact_queries)
+        entry_queries = [self._entries(tracker_id, start, end) for start, end in plan.raw]
+        bucket_docs: list[list[Document]] = await asyncio.gather(*bucket_queries)
+        edge_entries: list[list[list[Any]]] = await asyncio.gather(*entry_queries)
         counts: Counter[str] = Counter()
         maxima: dict[str, int] = {}
-        for docs in results[: len(bucket_queries)]:
+        for docs in bucket_docs:
             for doc in docs:
                 for author, followers in doc.pop("r", {}).items():
                     maxima[author] = max(maxima.get(author, 0), followers)
                 counts.update(dict(_flatten(doc)))
-        for docs in results[len(bucket_queries) :]:
-            for doc in docs:
-                counts.update(_fact_fields(doc))
-                author = author_field(doc["a"])
-                maxima[author] = max(maxima.get(author, 0), doc["f"])
+        for entries in edge_entries:
+            for _, author_key, followers, sentiment, platform, action in entries:
+                counts.update(_entry_fields(sentiment, platform, action))
+                author = author_field(author_key)
+                maxima[author] = max(maxima.get(author, 0), followers)
         return counts, maxima
 
     async def buckets(
@@ -339,7 +354,8 @@ class MentionAggregates:
         """Stored buckets of one tracker in [start, end): counts and potential reach."""
         query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
         series: dict[datetime, tuple[Counter[str], int]] = {}
-        async for doc in self._buckets.find(query, {"_id": 0, "tracker_id": 0, "unit": 0}):
+        projection = {"_id": 0, "tracker_id": 0, "unit": 0, "hw": 0, "m": 0}
+        async for doc in self._buckets.find(query, projection):
             bucket_start = _utc(doc.pop("start"))
             reach = sum(doc.pop("r", {}).values())
             series[bucket_start] = (Counter(dict(_flatten(doc))), reach)
@@ -650,28 +666,33 @@ async def _ignoring_duplicates(write: Any) -> None:
 
 
 def _bucket_changes(deltas: BucketDeltas) -> list[Document]:
-    """Per touched bucket: its key fields, `$inc` of its counts, `$max` of its authors."""
+    """Per touched bucket: its key fields, `$inc` of its counts, `$max` of its authors, and
+    the mention entries an hour bucket gains (`set`) or loses (`unset`)."""
     changes = deltas.non_zero()
     documents = []
-    for key in sorted(set(changes) | set(deltas.authors)):
+    touched = set(changes) | set(deltas.authors) | set(deltas.entries) | set(deltas.removed)
+    for key in sorted(touched):
         tracker_id, unit, start = key
-        inc = changes.get(key, {})
-        maxima = deltas.author_maxima(key)
-        if inc or maxima:
+        change = {
+            "inc": changes.get(key, {}),
+            "max": deltas.author_maxima(key),
+            "set": deltas.entries.get(key, {}),
+            "unset": sorted(deltas.removed.get(key, set())),
+        }
+        if any(change.values()):
             documents.append(
                 {
                     "_id": bucket_id(tracker_id, unit, start),
                     "key": {"tracker_id": tracker_id, "unit": unit, "start": start},
-                    "inc": inc,
-                    "max": maxima,
+                    **change,
                 }
             )
     return documents
 
 
-def _fact_fields(doc: Mapping[str, Any]) -> list[str]:
-    fields = ["volume", f"s.{doc['s']}", f"p.{doc['p']}"]
-    if doc["act"] == "review":
+def _entry_fields(sentiment: str, platform: str, action: str) -> list[str]:
+    fields = ["volume", f"s.{sentiment}", f"p.{platform}"]
+    if action == "review":
         fields.append("review")
     return fields
 

@@ -84,6 +84,18 @@ class MentionFact:
             version=doc["v"],
         )
 
+    def entry(self) -> list[Any]:
+        """What an hour bucket keeps of each counted mention, for sub-hour windows and for
+        recomputing author maps: created_at, author, followers, sentiment, platform, action."""
+        return [
+            self.created_at,
+            self.author,
+            self.followers,
+            self.sentiment,
+            self.platform,
+            self.action,
+        ]
+
     def same_contribution(self, other: MentionFact) -> bool:
         return self.document() | {"v": None} == other.document() | {"v": None}
 
@@ -114,9 +126,15 @@ def author_field(author: str) -> str:
     return author.replace("%", "%25").replace(".", "%2E")
 
 
+def entry_field(mention_id: str) -> str:
+    """Where an hour bucket keeps a mention's entry: `m.<mention id, escaped>`."""
+    return f"m.{author_field(mention_id)}"
+
+
 class BucketDeltas:
     """Per (tracker, unit, bucket start): field -> increment, and each author's largest
     follower count (kept in the bucket as `r.<author>`, so reach needs no per-author documents).
+    Hour buckets also keep one entry per counted mention (`m.<mention>`, set or unset).
 
     `$max` cannot be taken back: a bucket that loses a mention (reclassified, hidden, moved)
     is listed in `rebuild_authors`, and its author map is recomputed from the facts.
@@ -128,6 +146,8 @@ class BucketDeltas:
         )
         self.authors: defaultdict[BucketKey, dict[str, int]] = defaultdict(dict)
         self.rebuild_authors: set[BucketKey] = set()
+        self.entries: defaultdict[BucketKey, dict[str, list[Any]]] = defaultdict(dict)
+        self.removed: defaultdict[BucketKey, set[str]] = defaultdict(set)
 
     def add(self, fact: MentionFact, sign: int) -> None:
         if not fact.counted:
@@ -136,12 +156,18 @@ class BucketDeltas:
         if fact.action == "review":
             fields.append("review")
         author = author_field(fact.author)
+        entry = entry_field(fact.mention_id)
         for unit, start in bucket_starts(fact.created_at).items():
             for tracker_id in fact.tracker_ids:
                 key = (tracker_id, unit, start)
                 counts = self.by_bucket[key]
                 for name in fields:
                     counts[name] += sign
+                if unit == "hour" and sign > 0:
+                    self.entries[key][entry] = fact.entry()
+                    self.removed[key].discard(entry)
+                elif unit == "hour":
+                    self.removed[key].add(entry)
                 if sign < 0:
                     self.rebuild_authors.add(key)
                 else:
