@@ -219,7 +219,7 @@ class MentionAggregates:
         ends: dict[str, int] = journal["ends"]
         below_marks: Document = {f"hw.{p}": {"$not": {"$gte": end}} for p, end in ends.items()}
         marks = {f"hw.{part}": end for part, end in ends.items()}
-        operations = []
+        operations: dict[str, list[UpdateOne]] = {"hour": [], "day": []}
         for change in journal["buckets"]:
             update: Document = {
                 "$setOnInsert": change["key"],
@@ -231,9 +231,15 @@ class MentionAggregates:
                 update["$inc"] = change["inc"]
             if change["max"]:
                 update["$max"] = change["max"]
-            operations.append(UpdateOne({"_id": change["_id"], **below_marks}, update, upsert=True))
-        if operations:
-            await _ignoring_duplicates(self._buckets.bulk_write(operations, ordered=False))
+            operations[change["key"]["unit"]].append(
+                UpdateOne({"_id": change["_id"], **below_marks}, update, upsert=True)
+            )
+        # Hours before days: a day's author-map rebuild reads the hours after the day's marks,
+        # so an entry written under a mark it saw is never missed (`_rebuild_author_maps`).
+        for unit in ("hour", "day"):
+            if operations[unit]:
+                write = self._buckets.bulk_write(operations[unit], ordered=False)
+                await _ignoring_duplicates(write)
         if journal["rebuild"]:
             await self._rebuild_author_maps(
                 [(tracker_id, unit, _utc(start)) for tracker_id, unit, start in journal["rebuild"]]
@@ -278,18 +284,27 @@ class MentionAggregates:
             )
 
     async def _rebuild_author_maps(self, keys: Iterable[BucketKey]) -> None:
-        """Recompute `r` of buckets that lost a mention from the hour buckets' mention entries
-        (a `$set` of what is stored: idempotent)."""
-        operations = []
+        """Recompute `r` of buckets that lost a mention from the hour buckets' mention entries.
+
+        Compare-and-set on the bucket's marks: another partition's journal that changes the
+        bucket between our read and our write raises a mark (its hour entries are written
+        before its day buckets), so we read again instead of dropping its authors.
+        """
         for tracker_id, unit, start in keys:
-            maxima: dict[str, int] = {}
-            for entry in await self._entries(tracker_id, start, start + UNITS[unit]):
-                author = author_field(entry[1])
-                maxima[author] = max(maxima.get(author, 0), entry[2])
-            operations.append(
-                UpdateOne({"_id": bucket_id(tracker_id, unit, start)}, {"$set": {"r": maxima}})
-            )
-        await self._buckets.bulk_write(operations, ordered=False)
+            key = bucket_id(tracker_id, unit, start)
+            while True:
+                seen = await self._buckets.find_one({"_id": key}, {"hw": 1})
+                if seen is None:
+                    break
+                maxima: dict[str, int] = {}
+                for entry in await self._entries(tracker_id, start, start + UNITS[unit]):
+                    author = author_field(entry[1])
+                    maxima[author] = max(maxima.get(author, 0), entry[2])
+                result = await self._buckets.update_one(
+                    {"_id": key, "hw": seen.get("hw")}, {"$set": {"r": maxima}}
+                )
+                if result.matched_count:
+                    break
 
     async def _entries(self, tracker_id: str, start: datetime, end: datetime) -> list[list[Any]]:
         """Entries of a tracker's counted mentions created in [start, end), from hour buckets."""
