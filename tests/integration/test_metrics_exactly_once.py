@@ -236,3 +236,40 @@ async def test_a_new_owner_finishes_the_journal_of_a_dead_one_before_going_on(
     # The partitions' next owner gets only the messages after the ones it never saw.
     await MentionAggregates(db).apply(later)
     await check(db, expected, batch + later)
+
+
+async def test_an_author_map_rebuild_keeps_authors_another_partition_adds_meanwhile(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    rng = random.Random(4)
+    version = T0 + timedelta(days=1)
+    hidden_later = classified(rng, 1, T0, ["acme"], ("x", "gone", 50), version, action="approve")
+    db = await database(client, settings.mongodb_database)
+    await MentionAggregates(db).apply([(("mentions|0", 0), hidden_later)])
+    newcomer = classified(rng, 2, T0 + timedelta(minutes=5), ["acme"], ("x", "new", 70), version)
+    newcomer = newcomer.model_copy(update={"action": "approve"})
+    other_partition = MentionAggregates(db)
+    rebuilding = MentionAggregates(db)
+    read_entries = rebuilding._entries
+    interleaved = False
+
+    async def entries_then_other_writer(*args: Any) -> list[list[Any]]:
+        nonlocal interleaved
+        found = await read_entries(*args)
+        if not interleaved:  # between the rebuild's read and its write
+            interleaved = True
+            await other_partition.apply([(("mentions|1", 0), newcomer)])
+        return found
+
+    rebuilding._entries = entries_then_other_writer  # type: ignore[method-assign,assignment]
+    hide = hidden_later.model_copy(
+        update={"action": "hide", "occurred_at": version + timedelta(hours=1)}
+    )
+    await rebuilding.apply([(("mentions|0", 1), hide)])
+    assert interleaved
+    for unit in ("hour", "day"):
+        start = T0.strftime("%Y-%m-%dT%H") if unit == "hour" else T0.strftime("%Y-%m-%dT00")
+        bucket = await db[BUCKETS].find_one({"_id": f"acme|{unit}|{start}"})
+        assert bucket is not None
+        assert bucket["r"] == {"x:new": 70}
+        assert bucket["volume"] == 1
