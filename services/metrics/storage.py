@@ -31,8 +31,11 @@ from services.metrics.domain.facts import (
     MentionFact,
     author_field,
     bucket_id,
+    field_key,
+    hour_id,
     latest_per_mention,
     supersedes,
+    tracker_field,
 )
 from services.metrics.domain.windows import UNITS, Unit, WindowPlan, floor_to
 from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
@@ -78,6 +81,8 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 DUPLICATE_KEY = 11000
+#: The counters of a bucket (besides `r`, its authors, and `m`, an hour's mention entries).
+COUNT_FIELDS = ["volume", "s", "p", "review"]
 
 
 #: Where a mention came from: (partition key, offset). The key names the topic and partition
@@ -291,7 +296,7 @@ class MentionAggregates:
         before its day buckets), so we read again instead of dropping its authors.
         """
         for tracker_id, unit, start in keys:
-            key = bucket_id(tracker_id, unit, start)
+            key, prefix = _bucket_location(tracker_id, unit, start)
             while True:
                 seen = await self._buckets.find_one({"_id": key}, {"hw": 1})
                 if seen is None:
@@ -301,21 +306,16 @@ class MentionAggregates:
                     author = author_field(entry[1])
                     maxima[author] = max(maxima.get(author, 0), entry[2])
                 result = await self._buckets.update_one(
-                    {"_id": key, "hw": seen.get("hw")}, {"$set": {"r": maxima}}
+                    {"_id": key, "hw": seen.get("hw")}, {"$set": {f"{prefix}r": maxima}}
                 )
                 if result.matched_count:
                     break
 
     async def _entries(self, tracker_id: str, start: datetime, end: datetime) -> list[list[Any]]:
-        """Entries of a tracker's counted mentions created in [start, end), from hour buckets."""
-        query = {
-            "tracker_id": tracker_id,
-            "unit": "hour",
-            "start": {"$gte": floor_to(start, "hour"), "$lt": end},
-        }
+        """Entries of a tracker's counted mentions created in [start, end), from hour documents."""
         entries: list[list[Any]] = []
-        async for doc in self._buckets.find(query, {"m": 1}):
-            for entry in doc.get("m", {}).values():
+        for part in await self._hour_parts(tracker_id, floor_to(start, "hour"), end, ["m"]):
+            for entry in part.get("m", {}).values():
                 if start <= _utc(entry[0]) < end:
                     entries.append(entry)
         return entries
@@ -324,7 +324,7 @@ class MentionAggregates:
         self, tracker_id: str, plan: WindowPlan, *, authors: bool
     ) -> tuple[Counter[str], dict[str, int]]:
         """A tracker's counts over a planned window, and (if asked) each author's largest
-        follower count in it: day and hour buckets for whole hours, facts for the edges.
+        follower count in it: day and hour buckets for whole hours, hour entries for the edges.
 
         One indexed query per range (no `$or`/`$in`, which SecantusDB answers by scanning).
         """
@@ -334,25 +334,28 @@ class MentionAggregates:
             "unit": 0,
             "start": 0,
             "hw": 0,
-            "m": 0,
         }
         if not authors:
             projection["r"] = 0
-        bucket_queries = [
+        day_queries = [
             self._buckets.find(
-                {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}},
+                {"tracker_id": tracker_id, "unit": "day", "start": {"$gte": start, "$lt": end}},
                 projection,
             ).to_list(None)
-            for unit, ranges in (("day", plan.days), ("hour", plan.hours))
-            for start, end in ranges
+            for start, end in plan.days
+        ]
+        fields = [*COUNT_FIELDS, "r"] if authors else COUNT_FIELDS
+        hour_queries = [
+            self._hour_parts(tracker_id, start, end, fields) for start, end in plan.hours
         ]
         entry_queries = [self._entries(tracker_id, start, end) for start, end in plan.raw]
-        bucket_docs: list[list[Document]] = await asyncio.gather(*bucket_queries)
+        bucket_docs: list[list[Document]] = await asyncio.gather(*day_queries, *hour_queries)
         edge_entries: list[list[list[Any]]] = await asyncio.gather(*entry_queries)
         counts: Counter[str] = Counter()
         maxima: dict[str, int] = {}
         for docs in bucket_docs:
             for doc in docs:
+                doc.pop("start", None)
                 for author, followers in doc.pop("r", {}).items():
                     maxima[author] = max(maxima.get(author, 0), followers)
                 counts.update(dict(_flatten(doc)))
@@ -363,14 +366,32 @@ class MentionAggregates:
                 maxima[author] = max(maxima.get(author, 0), followers)
         return counts, maxima
 
+    async def _hour_parts(
+        self, tracker_id: str, start: datetime, end: datetime, fields: Sequence[str]
+    ) -> list[Document]:
+        """One tracker's part (the given fields, and `start`) of each hour document in range."""
+        prefix = tracker_field(tracker_id)
+        projection: Document = {"_id": 0, "start": 1} | {f"{prefix}.{f}": 1 for f in fields}
+        query = {"unit": "hour", "start": {"$gte": start, "$lt": end}}
+        parts = []
+        async for doc in self._buckets.find(query, projection):
+            part = _tracker_part(doc, tracker_id)
+            if part:
+                parts.append(part | {"start": doc["start"]})
+        return parts
+
     async def buckets(
         self, tracker_id: str, unit: Unit, start: datetime, end: datetime
     ) -> dict[datetime, tuple[Counter[str], int]]:
         """Stored buckets of one tracker in [start, end): counts and potential reach."""
-        query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
+        if unit == "hour":
+            docs = await self._hour_parts(tracker_id, start, end, [*COUNT_FIELDS, "r"])
+        else:
+            query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
+            projection = {"_id": 0, "tracker_id": 0, "unit": 0, "hw": 0}
+            docs = await self._buckets.find(query, projection).to_list(None)
         series: dict[datetime, tuple[Counter[str], int]] = {}
-        projection = {"_id": 0, "tracker_id": 0, "unit": 0, "hw": 0, "m": 0}
-        async for doc in self._buckets.find(query, projection):
+        for doc in docs:
             bucket_start = _utc(doc.pop("start"))
             reach = sum(doc.pop("r", {}).values())
             series[bucket_start] = (Counter(dict(_flatten(doc))), reach)
@@ -401,20 +422,28 @@ class MentionAggregates:
     async def hourly_negatives(
         self, start: datetime, end: datetime, tracker_ids: Sequence[str] | None = None
     ) -> dict[str, dict[datetime, int]]:
-        """Negative mentions per tracker and hour in [start, end), from the hour buckets."""
+        """Negative mentions per tracker and hour in [start, end), from the hour documents."""
         query: Document = {"unit": "hour", "start": {"$gte": start, "$lt": end}}
-        if tracker_ids is not None:
-            query["tracker_id"] = {"$in": list(tracker_ids)}
-        query["s.negative"] = {"$gt": 0}
+        projection: Document = {"_id": 0, "start": 1}
+        if tracker_ids is None:
+            projection["t"] = 1
+        else:
+            projection |= {f"{tracker_field(t)}.s.negative": 1 for t in tracker_ids}
         counts: dict[str, dict[datetime, int]] = defaultdict(dict)
-        projection = {"tracker_id": 1, "start": 1, "s.negative": 1}
         async for doc in self._buckets.find(query, projection):
-            counts[doc["tracker_id"]][_utc(doc["start"])] = int(doc["s"]["negative"])
+            for escaped, part in doc.get("t", {}).items():
+                negative = int(part.get("s", {}).get("negative", 0))
+                if negative > 0:
+                    counts[field_key(escaped)][_utc(doc["start"])] = negative
         return dict(counts)
 
     async def trackers_with_data(self, start: datetime, end: datetime) -> set[str]:
-        """Trackers with at least one mention bucket in [start, end)."""
-        query = {"unit": "hour", "start": {"$gte": start, "$lt": end}, "volume": {"$gt": 0}}
+        """Trackers with mentions in the UTC days that [start, end) overlaps."""
+        query = {
+            "unit": "day",
+            "start": {"$gte": floor_to(start, "day"), "$lt": end},
+            "volume": {"$gt": 0},
+        }
         return set(await self._buckets.distinct("tracker_id", query))
 
     async def knows_tracker(self, tracker_id: str) -> bool:
@@ -680,29 +709,47 @@ async def _ignoring_duplicates(write: Any) -> None:
             raise
 
 
+def _bucket_location(tracker_id: str, unit: Unit, start: datetime) -> tuple[str, str]:
+    """(document `_id`, field prefix) of a tracker's bucket: a day bucket is its own document;
+    an hour is one document for all trackers, each tracker's part under `t.<tracker>`, so a
+    batch in time order writes a handful of hour documents, not one per tracker and hour."""
+    if unit == "hour":
+        return hour_id(start), f"{tracker_field(tracker_id)}."
+    return bucket_id(tracker_id, unit, start), ""
+
+
 def _bucket_changes(deltas: BucketDeltas) -> list[Document]:
-    """Per touched bucket: its key fields, `$inc` of its counts, `$max` of its authors, and
-    the mention entries an hour bucket gains (`set`) or loses (`unset`)."""
+    """Per touched bucket document: its key fields, `$inc` of its counts, `$max` of its
+    authors, and the mention entries an hour gains (`set`) or loses (`unset`)."""
     changes = deltas.non_zero()
-    documents = []
+    documents: dict[str, Document] = {}
     touched = set(changes) | set(deltas.authors) | set(deltas.entries) | set(deltas.removed)
     for key in sorted(touched):
         tracker_id, unit, start = key
-        change = {
-            "inc": changes.get(key, {}),
-            "max": deltas.author_maxima(key),
-            "set": deltas.entries.get(key, {}),
-            "unset": sorted(deltas.removed.get(key, set())),
-        }
-        if any(change.values()):
-            documents.append(
-                {
-                    "_id": bucket_id(tracker_id, unit, start),
-                    "key": {"tracker_id": tracker_id, "unit": unit, "start": start},
-                    **change,
-                }
-            )
-    return documents
+        inc = changes.get(key, {})
+        maxima = deltas.author_maxima(key)
+        entries = deltas.entries.get(key, {})
+        removed = sorted(deltas.removed.get(key, set()))
+        if not (inc or maxima or entries or removed):
+            continue
+        doc_id, prefix = _bucket_location(tracker_id, unit, start)
+        key_fields: Document = {"unit": unit, "start": start}
+        if unit != "hour":
+            key_fields["tracker_id"] = tracker_id
+        change = documents.setdefault(
+            doc_id,
+            {"_id": doc_id, "key": key_fields, "inc": {}, "max": {}, "set": {}, "unset": []},
+        )
+        change["inc"].update({prefix + name: value for name, value in inc.items()})
+        change["max"].update({prefix + name: value for name, value in maxima.items()})
+        change["set"].update({prefix + name: value for name, value in entries.items()})
+        change["unset"].extend(prefix + name for name in removed)
+    return list(documents.values())
+
+
+def _tracker_part(doc: Mapping[str, Any], tracker_id: str) -> Document:
+    part: Document = doc.get("t", {}).get(author_field(tracker_id), {})
+    return part
 
 
 def _entry_fields(sentiment: str, platform: str, action: str) -> list[str]:

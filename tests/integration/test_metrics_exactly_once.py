@@ -20,6 +20,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.metrics.domain.facts import field_key, hour_id
 from services.metrics.storage import BUCKETS, INDEXES, JOURNAL, MentionAggregates, Position
 from shared.events import ClassifiedMention
 from shared.settings import Settings
@@ -97,8 +98,9 @@ async def database(
 
 
 async def buckets(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every non-empty bucket without its bookkeeping marks, zero and empty fields dropped
-    (a bucket that a redelivery fills and empties again is no different from none)."""
+    """Every tracker's non-empty bucket (a day document, or its part of an hour document)
+    without bookkeeping marks, zero and empty fields dropped (a bucket that a redelivery fills
+    and empties again is no different from none)."""
 
     def clean(value: Any) -> Any:
         if not isinstance(value, dict):
@@ -106,7 +108,14 @@ async def buckets(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]
         cleaned = {k: clean(v) for k, v in value.items() if k != "hw"}
         return {k: v for k, v in cleaned.items() if v != 0 and v != {}}
 
-    found = {doc["_id"]: clean(doc) async for doc in db[BUCKETS].find({})}
+    found: dict[str, dict[str, Any]] = {}
+    async for doc in db[BUCKETS].find({}):
+        if doc["unit"] == "hour":
+            hour = doc["_id"].rsplit("|", 1)[1]
+            for tracker, part in doc.get("t", {}).items():
+                found[f"{field_key(tracker)}|hour|{hour}"] = clean(part)
+        else:
+            found[doc["_id"]] = clean(doc)
     return {key: doc for key, doc in found.items() if doc.get("volume")}
 
 
@@ -267,9 +276,10 @@ async def test_an_author_map_rebuild_keeps_authors_another_partition_adds_meanwh
     )
     await rebuilding.apply([(("mentions|0", 1), hide)])
     assert interleaved
-    for unit in ("hour", "day"):
-        start = T0.strftime("%Y-%m-%dT%H") if unit == "hour" else T0.strftime("%Y-%m-%dT00")
-        bucket = await db[BUCKETS].find_one({"_id": f"acme|{unit}|{start}"})
-        assert bucket is not None
+    hour = await db[BUCKETS].find_one({"_id": hour_id(T0)})
+    day = await db[BUCKETS].find_one({"_id": f"acme|day|{T0:%Y-%m-%dT00}"})
+    assert hour is not None
+    assert day is not None
+    for bucket in (hour["t"]["acme"], day):
         assert bucket["r"] == {"x:new": 70}
         assert bucket["volume"] == 1

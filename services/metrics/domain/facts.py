@@ -196,5 +196,20 @@ class BucketDeltas:
 
 
 def bucket_id(tracker_id: str, unit: Unit, start: datetime) -> str:
-    """The bucket document's `_id`: readable, unique per tracker, unit and start."""
+    """A day bucket document's `_id`: readable, unique per tracker, unit and start."""
     return f"{tracker_id}|{unit}|{start.strftime('%Y-%m-%dT%H')}"
+
+
+def hour_id(start: datetime) -> str:
+    """The `_id` of the hour document that holds every tracker's part of that hour."""
+    return f"*|hour|{start.strftime('%Y-%m-%dT%H')}"
+
+
+def tracker_field(tracker_id: str) -> str:
+    """Where an hour document keeps a tracker's part: `t.<tracker id, escaped>`."""
+    return f"t.{author_field(tracker_id)}"
+
+
+def field_key(field: str) -> str:
+    """The key that `author_field` escaped, back."""
+    return field.replace("%2E", ".").replace("%25", "%")
