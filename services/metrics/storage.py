@@ -1,7 +1,10 @@
 """MongoDB collections of the metrics service, their indexes, and the repositories over them.
 
 - `metrics_mentions`: one fact per mention (what the KPIs read, plus our first reply's time);
-- `metrics_buckets`: per tracker and UTC hour / UTC day: volume, sentiment, platform, review;
+- `metrics_buckets`: per tracker and UTC day (`<tracker>|day|<date>`), and per UTC hour one
+  document for all trackers (`*|hour|<hour>`, each tracker's part under `t.<tracker>`):
+  volume, sentiment, platform, review, authors' largest follower counts (`r`), and in hours
+  one entry per counted mention (`m`);
 - `metrics_posts`, `metrics_engagement`, `metrics_followers`: our posts, each post's latest
   engagement observation, and our accounts' follower counts over time;
 - `metrics_alerts`: one document per tracker and hour, so a spike alert is emitted once;
