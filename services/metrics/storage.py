@@ -225,10 +225,12 @@ class MentionAggregates:
         """Steps 3 and 4: write facts and guarded bucket increments, then finish the journal."""
         await self._write_facts(journal["inserts"], journal["updates"])
         ends: dict[str, int] = journal["ends"]
-        below_marks: Document = {f"hw.{p}": {"$not": {"$gte": end}} for p, end in ends.items()}
-        marks = {f"hw.{part}": end for part, end in ends.items()}
         operations: dict[str, list[UpdateOne]] = {"hour": [], "day": []}
         for change in journal["buckets"]:
+            # Chunk n of a document has its own marks: each chunk is applied exactly once.
+            suffix = f"~{change['chunk']}" if change.get("chunk") else ""
+            marks = {f"hw.{part}{suffix}": end for part, end in ends.items()}
+            below_marks = {name: {"$not": {"$gte": end}} for name, end in marks.items()}
             update: Document = {
                 "$setOnInsert": change["key"],
                 "$set": marks | change["set"],
@@ -246,8 +248,7 @@ class MentionAggregates:
         # so an entry written under a mark it saw is never missed (`_rebuild_author_maps`).
         for unit in ("hour", "day"):
             if operations[unit]:
-                write = self._buckets.bulk_write(operations[unit], ordered=False)
-                await _ignoring_duplicates(write)
+                await _guarded_upserts(self._buckets, operations[unit])
         if journal["rebuild"]:
             await self._rebuild_author_maps(
                 [(tracker_id, unit, _utc(start)) for tracker_id, unit, start in journal["rebuild"]]
@@ -702,6 +703,20 @@ def _counters(observation: EngagementObservation) -> Document:
     }
 
 
+async def _guarded_upserts(collection: Any, operations: list[UpdateOne]) -> None:
+    """Guarded upserts; a duplicate key means "the guard failed: already applied" -- or that
+    another writer inserted the document between our match and our insert. The document
+    exists after that race, so one retry of those operations tells the two apart."""
+    try:
+        await collection.bulk_write(operations, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        retry = [operations[error["index"]] for error in errors]
+        await _ignoring_duplicates(collection.bulk_write(retry, ordered=False))
+
+
 async def _ignoring_duplicates(write: Any) -> None:
     """Await a bulk write whose duplicate-key errors mean "a newer or equal one is stored"."""
     try:
@@ -747,7 +762,38 @@ def _bucket_changes(deltas: BucketDeltas) -> list[Document]:
         change["max"].update({prefix + name: value for name, value in maxima.items()})
         change["set"].update({prefix + name: value for name, value in entries.items()})
         change["unset"].extend(prefix + name for name in removed)
-    return list(documents.values())
+    return [chunk for change in documents.values() for chunk in _chunks(change)]
+
+
+#: Most field paths in one bucket update. An hour document of a busy batch changes thousands
+#: of paths, and a server may check an update's paths pairwise (SecantusDB does), so a big
+#: change is written as several updates of the same document, each with its own mark.
+MAX_PATHS = 100
+
+
+def _chunks(change: Document) -> list[Document]:
+    """Split a bucket change into parts of at most `MAX_PATHS` paths, numbered `chunk`."""
+    items = [
+        (operator, item) for operator in ("inc", "max", "set") for item in change[operator].items()
+    ] + [("unset", (name, "")) for name in change["unset"]]
+    chunks = []
+    for number, first in enumerate(range(0, max(len(items), 1), MAX_PATHS)):
+        chunk: Document = {
+            "_id": change["_id"],
+            "key": change["key"],
+            "chunk": number,
+            "inc": {},
+            "max": {},
+            "set": {},
+            "unset": [],
+        }
+        for operator, (name, value) in items[first : first + MAX_PATHS]:
+            if operator == "unset":
+                chunk["unset"].append(name)
+            else:
+                chunk[operator][name] = value
+        chunks.append(chunk)
+    return chunks
 
 
 def _tracker_part(doc: Mapping[str, Any], tracker_id: str) -> Document:

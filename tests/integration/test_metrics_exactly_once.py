@@ -20,6 +20,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.metrics import storage
 from services.metrics.domain.facts import field_key, hour_id
 from services.metrics.storage import BUCKETS, INDEXES, JOURNAL, MentionAggregates, Position
 from shared.events import ClassifiedMention
@@ -190,13 +191,19 @@ async def test_the_same_batch_twice_and_duplicates_at_new_offsets_count_once(
     await check(db, expected, batch)
 
 
+@pytest.mark.parametrize("max_paths", [100, 3])
 @pytest.mark.parametrize(
     "crash_point",
     ["before_carry_out", "mid_bucket_write", "before_offsets", "before_journal_delete"],
 )
 async def test_a_batch_cut_at_any_step_and_redelivered_converges(
-    client: AsyncMongoClient[dict[str, Any]], settings: Settings, crash_point: str
+    client: AsyncMongoClient[dict[str, Any]],
+    settings: Settings,
+    crash_point: str,
+    max_paths: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(storage, "MAX_PATHS", max_paths)  # 3: many chunks per document
     first = stream(2, 150)
     second = reclassified(first, end_offsets(first))  # moves counts, hides, un-hides
     expected = await reference(client, settings, [first, second])
