@@ -116,7 +116,8 @@ class MentionAggregates:
        last offset of each partition it covers (`ends`). Before planning a batch, a consumer
        finishes every journal left for its partitions (by a crashed or deposed owner).
     3. **Carry out.** Write the facts (inserts whose duplicate-key errors become `$set`s; a
-       replay writes the same values again), then one upsert per bucket that increments the
+       replay writes the same values again), then one upsert per bucket document (per chunk
+       of at most `MAX_PATHS` paths, marks `hw.<partition>~<chunk>`) that increments the
        counts *only if* the bucket's high-water mark `hw.<partition>` is below the journal's end
        for every partition of the journal, and sets the marks in the same single-document
        update. A bucket therefore takes a journal's increments exactly once, however often the
