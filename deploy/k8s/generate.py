@@ -87,7 +87,9 @@ def _config_value(value: str) -> int | str:
 
 def kafka_topics(partitions: int | None = None) -> list[dict[str, Any]]:
     """Strimzi KafkaTopic resources of every topic and DLQ, at `partitions` (default setting)."""
-    base = partitions if partitions is not None else Settings.model_fields["topic_partitions"].default
+    base = (
+        partitions if partitions is not None else Settings.model_fields["topic_partitions"].default
+    )
     resources: list[dict[str, Any]] = []
     for name, fixed, factor, configs in physical_topics():
         count = fixed if fixed is not None else max(1, round(base * factor))
@@ -116,9 +118,9 @@ def render_kafka_topics_yaml() -> str:
     body = yaml.safe_dump_all(kafka_topics(), sort_keys=False, explicit_start=True)
     return (
         _HEADER
-        + "# Every topic of the registry (shared/topics.py) and its .dlq twin, for Strimzi's Topic\n"
-        + "# Operator. Partitions here are for SMM_TOPIC_PARTITIONS=6 (low-volume topics get half);\n"
-        + "# raise them in an overlay, never lower them (Kafka cannot shrink a topic).\n"
+        + "# Every topic of the registry (shared/topics.py) and its .dlq twin, for Strimzi's\n"
+        + "# Topic Operator. Partitions are for SMM_TOPIC_PARTITIONS=6 (low-volume topics get\n"
+        + "# half); raise them in an overlay, never lower them (Kafka cannot shrink a topic).\n"
         + body
     )
 
