@@ -8,6 +8,8 @@ Derived files, so that each fact has one source:
 - `deploy/k8s/base/kafka/topics.yaml`, Strimzi `KafkaTopic`s: from the same registry.
 - `deploy/k8s/base/monitoring/prometheus-rules.yaml`, one `PrometheusRule` per rule file of
   `deploy/prometheus/rules/`: the same alerts for prometheus-operator as for docker compose.
+- `deploy/k8s/base/monitoring/grafana-dashboards.yaml`, one ConfigMap per dashboard of
+  `deploy/grafana/dashboards/`, labelled for the Grafana sidecar of kube-prometheus-stack.
 
 The unit tests (tests/unit/test_deploy_generated.py) fail when a file is out of date.
 """
@@ -33,6 +35,8 @@ CREATE_TOPICS_SH = ROOT / "deploy" / "kafka" / "create-topics.sh"
 KAFKA_TOPICS_YAML = ROOT / "deploy" / "k8s" / "base" / "kafka" / "topics.yaml"
 PROMETHEUS_RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 PROMETHEUS_RULES_YAML = ROOT / "deploy" / "k8s" / "base" / "monitoring" / "prometheus-rules.yaml"
+DASHBOARDS_DIR = ROOT / "deploy" / "grafana" / "dashboards"
+DASHBOARDS_YAML = ROOT / "deploy" / "k8s" / "base" / "monitoring" / "grafana-dashboards.yaml"
 
 #: The Strimzi `Kafka` resource the topics belong to (deploy/k8s/base/kafka/kafka.yaml).
 STRIMZI_CLUSTER = "smm"
@@ -149,12 +153,47 @@ def render_prometheus_rules_yaml() -> str:
     return _HEADER + "# The alerts of deploy/prometheus/rules/, for prometheus-operator.\n" + body
 
 
+def _k8s_name(stem: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in stem.lower()).strip("-")
+
+
+def grafana_dashboards() -> list[dict[str, Any]]:
+    """One ConfigMap per dashboard JSON, which Grafana's sidecar loads into the folder SMM."""
+    resources: list[dict[str, Any]] = []
+    for path in sorted(DASHBOARDS_DIR.rglob("*.json")):
+        resources.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": f"smm-dashboard-{_k8s_name(path.stem)}",
+                    "labels": {"grafana_dashboard": "1"},
+                    "annotations": {"grafana_folder": "SMM"},
+                },
+                "data": {path.name: path.read_text()},
+            }
+        )
+    return resources
+
+
+def render_grafana_dashboards_yaml() -> str:
+    dashboards = grafana_dashboards()
+    body = yaml.safe_dump_all(dashboards, sort_keys=False, explicit_start=True, width=100)
+    return (
+        _HEADER
+        + "# The dashboards of deploy/grafana/dashboards/ for the Grafana sidecar, which loads\n"
+        + "# ConfigMaps labelled grafana_dashboard=1 (docs/deploy.md).\n"
+        + body
+    )
+
+
 def outputs() -> dict[Path, str]:
     """Every derived file and the content it should have."""
     return {
         CREATE_TOPICS_SH: render_create_topics_sh(CREATE_TOPICS_SH.read_text()),
         KAFKA_TOPICS_YAML: render_kafka_topics_yaml(),
         PROMETHEUS_RULES_YAML: render_prometheus_rules_yaml(),
+        DASHBOARDS_YAML: render_grafana_dashboards_yaml(),
     }
 
 
