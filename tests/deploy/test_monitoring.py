@@ -24,8 +24,12 @@ DASHBOARDS = sorted((GRAFANA / "dashboards").rglob("*.json"))
 def test_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     config = load_yaml(PROMETHEUS / "prometheus.yml")
     # The container path of the rules (compose mounts them there) -> the repository's.
-    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
-    config["rule_files"] = [str(PROMETHEUS / "rules" / "*.yml")]
+    container_dir = "/etc/prometheus/rules/"
+    assert all(pattern.startswith(container_dir) for pattern in config["rule_files"])
+    patterns = [p.removeprefix(container_dir) for p in config["rule_files"]]
+    loaded = {path for pattern in patterns for path in (PROMETHEUS / "rules").glob(pattern)}
+    assert loaded == set(RULE_FILES), "every rule file is loaded by the config"
+    config["rule_files"] = [str(PROMETHEUS / "rules" / pattern) for pattern in patterns]
     checked = tmp_path / "prometheus.yml"
     checked.write_text(yaml.safe_dump(config))
     result = run(tool("promtool"), "check", "config", str(checked))
