@@ -140,10 +140,11 @@ def test_every_referenced_file_exists(resolved: dict[str, Any]) -> None:
 
 
 def test_env_example_names_only_real_settings() -> None:
+    # Set and commented-out (`# SMM_X=...`) names alike.
     names = {
-        line.split("=", 1)[0]
+        match[1]
         for line in ENV_EXAMPLE.read_text().splitlines()
-        if re.match(r"^[A-Z_][A-Z0-9_]*=", line)
+        if (match := re.match(r"^(?:# )?([A-Z_][A-Z0-9_]*)=", line))
     }
     settings = {f"SMM_{field.upper()}" for field in Settings.model_fields}
     compose_variables = set(re.findall(r"\$\{([A-Z0-9_]+)", COMPOSE_FILE.read_text()))
