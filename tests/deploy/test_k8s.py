@@ -1,6 +1,7 @@
 """Kubernetes: the dev and prod overlays render (kubectl's kustomize), every built-in resource
-validates against the Kubernetes 1.37 schemas (kubernetes-validate, strict: unknown fields are
-errors), custom resources against tests/deploy/crd_schemas.py, and the pieces fit together."""
+validates against the Kubernetes 1.30 and 1.37 schemas (kubernetes-validate, strict: unknown
+fields are errors), custom resources against tests/deploy/crd_schemas.py, and the pieces fit
+together."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from tests.deploy.crd_schemas import CUSTOM_RESOURCES
 from tests.deploy.support import OVERLAYS, by_name, of_kind, rendered
 
 KUBERNETES_VERSION = "1.37.0"
+#: The oldest Kubernetes docs/deploy.md promises, and the newest kubernetes-validate knows.
+KUBERNETES_VERSIONS = ("1.30.0", KUBERNETES_VERSION)
 GROUPS = {
     "ingest": INGEST_GROUP,
     "moderation": MODERATION_GROUP,
@@ -36,13 +39,14 @@ def _container(deployment: dict[str, Any]) -> dict[str, Any]:
     return containers[0]  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_built_in_resources_match_the_kubernetes_schemas(overlay: str) -> None:
+def test_built_in_resources_match_the_kubernetes_schemas(overlay: str, version: str) -> None:
     checked = 0
     for doc in rendered(overlay):
         if doc["kind"] in CUSTOM_RESOURCES:
             continue
-        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        kubernetes_validate.validate(doc, version, strict=True)
         checked += 1
     assert checked >= 24
 
