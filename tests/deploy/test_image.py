@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
+import os
 import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
 
 from tests.deploy.support import ROOT, run, tool
 
@@ -55,3 +61,43 @@ def test_shell_scripts_pass_shellcheck() -> None:
     assert len(scripts) >= 3
     result = run(tool("shellcheck"), *map(str, scripts))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _healthcheck_script() -> str:
+    """The smm-healthcheck here-document of the Dockerfile."""
+    text = DOCKERFILE.read_text()
+    match = re.search(r"<<'EOF' /usr/local/bin/smm-healthcheck\n(.*?)\nEOF\n", text, re.S)
+    assert match, "the Dockerfile writes /usr/local/bin/smm-healthcheck from a here-document"
+    return match[1]
+
+
+class _Healthz(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_healthcheck_script_passes_on_healthz_and_fails_without_it(tmp_path: Path) -> None:
+    script = tmp_path / "smm-healthcheck"
+    script.write_text(_healthcheck_script())
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthz)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = str(server.server_address[1])
+        env = {**os.environ, "SMM_HEALTH_PORT": port}
+        healthy = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, timeout=30, check=False
+        )
+        assert healthy.returncode == 0, healthy.stderr
+    finally:
+        server.shutdown()
+        server.server_close()
+    down = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, timeout=30, check=False
+    )
+    assert down.returncode != 0
+    assert b"smm-healthcheck" in down.stderr
