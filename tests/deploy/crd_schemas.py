@@ -116,6 +116,18 @@ KAFKA = _resource(
                     "config": {"type": "object", "additionalProperties": _CONFIG_VALUE},
                 },
             },
+            "kafkaExporter": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "topicRegex": {"type": "string"},
+                    "groupRegex": {"type": "string"},
+                    "resources": _RESOURCES,
+                    "logging": {"type": "string"},
+                    "enableSaramaLogging": {"type": "boolean"},
+                    "template": {"type": "object"},
+                },
+            },
             "entityOperator": {
                 "type": "object",
                 "properties": {
@@ -353,6 +365,30 @@ SERVICE_MONITOR = _resource(
     },
 )
 
+POD_MONITOR = _resource(
+    "monitoring.coreos.com/v1",
+    "PodMonitor",
+    {
+        "type": "object",
+        "required": ["selector", "podMetricsEndpoints"],
+        "properties": {
+            "selector": {"type": "object"},
+            "podMetricsEndpoints": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "port": {"type": "string"},
+                        "path": {"type": "string", "pattern": "^/"},
+                        "interval": {"type": "string", "pattern": r"^\d+(ms|s|m|h)$"},
+                    },
+                },
+            },
+        },
+    },
+)
+
 PROMETHEUS_RULE = _resource(
     "monitoring.coreos.com/v1",
     "PrometheusRule",
@@ -391,5 +427,6 @@ CUSTOM_RESOURCES: dict[str, dict[str, Any]] = {
     "ScaledObject": SCALED_OBJECT,
     "TriggerAuthentication": TRIGGER_AUTHENTICATION,
     "ServiceMonitor": SERVICE_MONITOR,
+    "PodMonitor": POD_MONITOR,
     "PrometheusRule": PROMETHEUS_RULE,
 }

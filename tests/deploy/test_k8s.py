@@ -66,7 +66,14 @@ def test_custom_resources_are_well_formed(overlay: str) -> None:
         if schema is not None:
             jsonschema.validate(doc, schema)
             kinds.add(doc["kind"])
-    assert {"Kafka", "KafkaNodePool", "KafkaTopic", "ScaledObject", "ServiceMonitor"} <= kinds
+    assert {
+        "Kafka",
+        "KafkaNodePool",
+        "KafkaTopic",
+        "ScaledObject",
+        "ServiceMonitor",
+        "PodMonitor",
+    } <= kinds
 
 
 def test_a_misspelt_custom_resource_field_is_caught() -> None:
