@@ -13,10 +13,12 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.security import (
     BaseSecurity,
@@ -27,7 +29,7 @@ from faststream.security import (
 
 from shared.dlq import DeadLetterMiddleware, decode_batch
 from shared.events import Event
-from shared.metrics import EVENT_AGE, EVENTS_PUBLISHED, registry
+from shared.metrics import CONSUMER_LAG, EVENT_AGE, EVENTS_PUBLISHED, registry
 from shared.settings import Settings
 from shared.topics import consumer_group, ensure_topics, topic_name
 from shared.tracing import child_traceparent, current_traceparent
@@ -64,6 +66,28 @@ def kafka_security(settings: Settings) -> BaseSecurity | None:
     )
 
 
+class ConsumerLagMiddleware(BaseMiddleware):
+    """Sets `smm_consumer_lag_messages` per topic and partition after each processed message
+    or batch: the partition's high watermark minus the next offset to process."""
+
+    async def consume_scope(
+        self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]
+    ) -> Any:
+        result = await call_next(msg)
+        highwater = getattr(getattr(msg, "consumer", None), "highwater", None)
+        if highwater is not None:
+            raw = msg.raw_message
+            last: dict[tuple[str, int], int] = {}
+            for record in raw if isinstance(raw, tuple) else (raw,):
+                key = (record.topic, record.partition)
+                last[key] = max(record.offset, last.get(key, -1))
+            for (topic, partition), offset in last.items():
+                end = highwater(TopicPartition(topic, partition))
+                if end is not None:
+                    CONSUMER_LAG.labels(topic, str(partition)).set(max(0, end - offset - 1))
+        return result
+
+
 def build_broker(
     settings: Settings, service: str, *, extra_middlewares: Sequence[Any] = ()
 ) -> KafkaBroker:
@@ -83,6 +107,7 @@ def build_broker(
         middlewares=[
             DeadLetterMiddleware.with_settings(settings),
             KafkaPrometheusMiddleware(registry=registry, app_name=service),
+            ConsumerLagMiddleware,
             *extra_middlewares,
         ],
         description=f"smm {service} service",

@@ -32,6 +32,11 @@ EVENT_AGE = Histogram(
     ["topic"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
+CONSUMER_LAG = Gauge(
+    "smm_consumer_lag_messages",
+    "Messages behind the partition's end after the last processed batch (per owned partition).",
+    ["topic", "partition"],
+)
 HTTP_REQUESTS = Counter(
     "smm_http_requests_total", "HTTP requests served.", ["method", "route", "status"]
 )

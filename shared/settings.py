@@ -156,6 +156,20 @@ class Settings(BaseSettings):
     publisher_retry_max_seconds: float = Field(default=900.0, gt=0)
     #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
     publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    # --- Metrics -------------------------------------------------------------------------
+    #: Most records the metrics service aggregates per consumed batch (one transaction each).
+    metrics_batch_size: int = Field(default=2_000, ge=1, le=50_000)
+    #: How often KPI snapshots go to `smm.kpi.v1` (and the KPI gauges are refreshed).
+    metrics_kpi_interval_seconds: float = Field(default=300.0, gt=0)
+    #: The window of the scheduled snapshots and KPI gauges: the last this many hours.
+    metrics_kpi_window_hours: int = Field(default=24, ge=1, le=24 * 90)
+    #: How often the negative-spike check runs.
+    metrics_alert_interval_seconds: float = Field(default=60.0, gt=0)
+    #: Longest window the KPI API answers (days).
+    metrics_max_window_days: int = Field(default=400, ge=1, le=3650)
+    #: Our channels per tracker, as JSON: {"<channel_id>": ["<tracker_id>", ...]}; a tracker's
+    #: engagement and follower KPIs cover these channels' posts plus our replies to its mentions.
+    metrics_channel_trackers: dict[str, list[str]] = Field(default_factory=dict)
 
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.

@@ -1,10 +1,15 @@
-"""Composition root of the metrics service."""
+"""Composition root of the metrics service: the one place real dependencies are wired."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.metrics import api, handlers, storage
+from services.metrics.alerts import SpikeDetector
+from services.metrics.kpis import KpiCalculator
+from services.metrics.snapshots import SnapshotScheduler
 from shared.http import create_http_app
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -12,10 +17,31 @@ from shared.settings import Settings
 
 def build_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="metrics", settings=settings, indexes=storage.INDEXES)
-    facts = storage.MentionFacts(runtime.db)
-    handlers.register(runtime, facts)
+    aggregates = storage.MentionAggregates(runtime.db)
+    posts = storage.PostStore(runtime.db)
+    engagement = storage.EngagementStore(runtime.db)
+    trackers = storage.TrackerDirectory(runtime.db)
+    alerts = storage.AlertStore(runtime.db)
+    out = handlers.publishers(runtime)
+    handlers.register(runtime, aggregates, posts, engagement)
+
+    kpis = KpiCalculator(aggregates, posts, engagement, trackers, settings.metrics_channel_trackers)
+    scheduler = SnapshotScheduler(
+        kpis,
+        aggregates,
+        trackers,
+        storage.LeaseStore(runtime.db),
+        out.kpis,
+        interval_seconds=settings.metrics_kpi_interval_seconds,
+        window=timedelta(hours=settings.metrics_kpi_window_hours),
+    )
+    spikes = SpikeDetector(
+        aggregates, alerts, out.alerts, interval_seconds=settings.metrics_alert_interval_seconds
+    )
+    runtime.add_background_task("kpi-snapshots", scheduler.run)
+    runtime.add_background_task("spike-alerts", spikes.run)
     return create_http_app(
         runtime,
-        routers=[api.build_router(facts)],
+        routers=[api.build_router(kpis, alerts, settings.metrics_max_window_days)],
         description="KPIs by event time: volume, reach, sentiment, share of voice, engagement.",
     )

@@ -298,7 +298,7 @@ def render_banner(state: dict[str, Any], token: str) -> str:
         lines.append(f"  {name:<12} {url + '/docs':<38} {url}/metrics")
     lines += [
         "",
-        f"  KPIs          {services['metrics']}/v1/mentions/count?tracker_id=roestwerk",
+        f"  KPIs          {services['metrics']}/v1/kpis?tracker_id=roestwerk&from=…&to=…",
         f"  admin token   {token}",
         f"  example       curl -H 'Authorization: Bearer <token>' {services['ingest']}/readyz",
         "",

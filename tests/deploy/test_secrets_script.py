@@ -1,0 +1,64 @@
+"""deploy/k8s/create-secrets.sh makes the Secrets the manifests refer to, with matching values."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.deploy.support import K8S
+
+
+def _run(tmp_path: Path, *args: str, existing: bool = False) -> list[list[str]]:
+    calls = tmp_path / "calls"
+    fake = tmp_path / "kubectl"
+    get_status = 0 if existing else 1
+    log = shlex.quote(str(calls))
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'printf "%s\\0" "$@" >> {log}; printf "\\n" >> {log}\n'
+        f'case "$3" in get) [ "$5" = smm-mongodb ] && [ {get_status} = 0 ] && printf c2VjcmV0; '
+        f"exit {get_status} ;; esac\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    result = subprocess.run(
+        ["sh", str(K8S / "create-secrets.sh"), *args],
+        env={**os.environ, "KUBECTL": str(fake)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return [line.rstrip("\0").split("\0") for line in lines]
+
+
+def _literals(call: list[str]) -> dict[str, str]:
+    return dict(a.removeprefix("--from-literal=").split("=", 1) for a in call if "literal" in a)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_creates_both_secrets_with_the_same_app_password(tmp_path: Path, members: int) -> None:
+    calls = _run(tmp_path, "smm-test", str(members))
+    creates = {c[5]: c for c in calls if c[2:5] == ["create", "secret", "generic"]}
+    assert set(creates) == {"smm-mongodb", "smm-secrets"}
+    assert all(c[:2] == ["-n", "smm-test"] for c in calls)
+    mongodb, services = _literals(creates["smm-mongodb"]), _literals(creates["smm-secrets"])
+    assert set(mongodb) == {"root-username", "root-password", "app-password"}
+    assert any(a.startswith("--from-file=keyfile=") for a in creates["smm-mongodb"])
+    assert len(services["SMM_ADMIN_TOKEN"]) == 64
+    hosts = ",".join(f"smm-mongodb-{i}.smm-mongodb:27017" for i in range(members))
+    assert services["SMM_MONGODB_URI"] == (
+        f"mongodb://smm:{mongodb['app-password']}@{hosts}/smm?replicaSet=rs0&authSource=smm"
+    )
+    assert mongodb["root-password"] != mongodb["app-password"]
+
+
+def test_existing_secrets_are_left_alone(tmp_path: Path) -> None:
+    calls = _run(tmp_path, "smm-test", existing=True)
+    assert not [c for c in calls if "create" in c]
