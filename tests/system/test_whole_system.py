@@ -100,6 +100,12 @@ async def _run_afternoon(scenario: Scenario, client: httpx.AsyncClient) -> None:
 
 async def _assert_outcome(scenario: Scenario, client: httpx.AsyncClient, fake: str) -> None:
     """KPIs equal the computed expectation; each post sent once; review items complete."""
+    brand = scenario.expected("roestwerk")  # the comparison below must not be a trivial one
+    assert brand["mention_volume"] >= 7, brand
+    assert brand["engagements"] > 0, brand
+    assert brand["response_time_seconds"]["avg"] is not None, brand
+    assert brand["follower_growth"]["absolute"] == 15, brand
+    assert 0 < brand["share_of_voice"] < 100, brand
     for tracker in TRACKERS:
         expected = scenario.expected(tracker["id"])
 
