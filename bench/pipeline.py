@@ -145,8 +145,11 @@ async def post(client: httpx.AsyncClient, url: str, batch: list[dict[str, Any]])
     for _ in range(100):
         response = await client.post(url + "/v1/mentions", content=json.dumps(batch).encode())
         if response.status_code == 202:
-            accepted: int = response.json()["accepted"]
-            return accepted
+            # The ids are unique, so a duplicate can only be an earlier attempt of this batch
+            # that ingest emitted before answering 503: it is on its way all the same.
+            result = response.json()
+            emitted: int = result["accepted"] + result["duplicates"]
+            return emitted
         await asyncio.sleep(0.5)
     raise SystemExit(f"ingest refused a batch: {response.status_code} {response.text[:200]}")
 
