@@ -52,6 +52,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServers]:
 @pytest.fixture
 def settings(servers: LocalServers) -> Settings:
     """Settings pointing at the real servers, isolated to this test by prefix and database."""
+    return isolated_settings(servers)
+
+
+def isolated_settings(servers: LocalServers) -> Settings:
+    """Settings on the real servers with a topic prefix and database of their own."""
     unique = uuid.uuid4().hex[:10]
     return Settings(
         kafka_bootstrap_servers=servers.bootstrap,

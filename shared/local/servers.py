@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import httpx
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -157,6 +159,44 @@ class ManagedProcess:
 
 def kafka_process(host: str, port: int, log_path: Path | None = None) -> ManagedProcess:
     return ManagedProcess("kafka (tansu)", tansu_command(host, port), host, port, log_path)
+
+
+#: The bucket Tansu keeps its data in when it runs on S3 storage.
+TANSU_BUCKET = "tansu"
+
+
+def s3_process(host: str, port: int, log_path: Path | None = None) -> ManagedProcess:
+    """A local S3 server (moto) for a Kafka broker whose data must survive its restart."""
+    moto = Path(sys.executable).parent / "moto_server"
+    if not moto.exists():
+        raise FileNotFoundError("moto_server not found; install the project's 'dev' extra")
+    return ManagedProcess(
+        "s3 (moto)", [str(moto), "-H", host, "-p", str(port)], host, port, log_path
+    )
+
+
+def create_bucket(host: str, port: int, bucket: str = TANSU_BUCKET) -> None:
+    """Create the bucket (S3 `CreateBucket` is a PUT on the bucket; moto needs no signature)."""
+    response = httpx.put(f"http://{host}:{port}/{bucket}", timeout=10)
+    if response.status_code not in (200, 409):
+        raise RuntimeError(f"creating bucket {bucket} failed: {response.status_code}")
+
+
+def durable_kafka_process(
+    host: str, port: int, s3_port: int, log_path: Path | None = None
+) -> ManagedProcess:
+    """Tansu on S3 storage: topics, messages and committed offsets outlive a broker restart."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local-secret",
+        "AWS_REGION": "eu-central-1",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ENDPOINT": f"http://{host}:{s3_port}",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    argv = tansu_command(host, port, storage=f"s3://{TANSU_BUCKET}/")
+    return ManagedProcess("kafka (tansu on s3)", argv, host, port, log_path, env)
 
 
 def mongo_process(
