@@ -10,11 +10,32 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from shared.settings import Settings
 
 Document = dict[str, Any]
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[Any]:
+    """Insert all, unordered; return the `_id`s that existed already.
+
+    Plain `_id` inserts are what a MongoDB server does fastest, and a duplicate key is how the
+    services learn "seen before" (de-duplication, idempotent consumers): not an error here.
+    """
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors):
+            raise
+        return {documents[error["index"]]["_id"] for error in errors}
+    return set()
 
 
 def create_mongo_client(settings: Settings, app_name: str) -> AsyncMongoClient[Document]:

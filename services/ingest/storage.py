@@ -12,10 +12,10 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.events import utc_now
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 TRACKERS = "ingest_trackers"
 CLAIMS_PREFIX = "ingest_claims_"
@@ -144,7 +144,7 @@ class SeenStore:
         await self._pending.insert_one(
             {"_id": batch_id, "period": claims.name, "ids": candidates, "at": now}
         )
-        taken = await _insert_new(claims, [{"_id": i} for i in candidates])
+        taken = await insert_new(claims, [{"_id": i} for i in candidates])
         owned = frozenset(candidates) - taken
         if taken and owned:  # the pending record must name only what this batch owns
             await self._pending.update_one({"_id": batch_id}, {"$set": {"ids": sorted(owned)}})
@@ -191,18 +191,6 @@ class SeenStore:
             await asyncio.sleep(pause)
             await self.recover_abandoned()
             await self.drop_expired_periods()
-
-
-async def _insert_new(collection: Any, documents: list[Document]) -> set[str]:
-    """Insert all; return the ids that existed already (duplicate keys are not errors here)."""
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != 11000 for error in errors):
-            raise
-        return {documents[error["index"]]["_id"] for error in errors}
-    return set()
 
 
 class CursorStore:
@@ -357,7 +345,7 @@ class LookupQueue:
             {**lookup, "state": "pending", "attempts": 0, "next_try_at": now, "received_at": now}
             for lookup in lookups
         ]
-        return len(documents) - len(await _insert_new(self._lookups, documents))
+        return len(documents) - len(await insert_new(self._lookups, documents))
 
     async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Document]:
         """Due lookups, each leased to this replica so no two replicas fetch the same one."""

@@ -42,7 +42,7 @@ from services.metrics.domain.facts import (
 )
 from services.metrics.domain.windows import UNITS, Unit, WindowPlan, floor_to
 from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
-from shared.mongo import Document
+from shared.mongo import DUPLICATE_KEY, Document
 
 MENTIONS = "metrics_mentions"
 BUCKETS = "metrics_buckets"
@@ -83,7 +83,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     OFFSETS: [],
 }
 
-DUPLICATE_KEY = 11000
 #: The counters of a bucket (besides `r`, its authors, and `m`, an hour's mention entries).
 COUNT_FIELDS = ["volume", "s", "p", "review"]
 

@@ -14,15 +14,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.moderation.domain.review import QueueFilter, QueuePosition
 from services.moderation.domain.routing import Outcome
 from services.moderation.domain.rules import PRIORITY_RANK, Route
 from shared.events import Alert, ClassifiedMention, ModerationDecision, Priority, utc_now
-from shared.mongo import Document
+from shared.mongo import Document, insert_new
 
 MENTIONS = "moderation_mentions"
 REVIEW = "moderation_review"
@@ -50,20 +49,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     RULES: [],
     CANNED_REPLIES: [],
 }
-
-
-async def _insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[Any]:
-    """Insert all, unordered; return the ids that existed already (not an error here)."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != 11000 for error in errors):
-            raise
-        return {documents[error["index"]]["_id"] for error in errors}
-    return set()
 
 
 def _outcome_document(outcome: Outcome) -> Document:
@@ -163,13 +148,13 @@ class MentionStore:
         """
         if not outcomes:
             return []
-        existing = await _insert_new(self._mentions, [_outcome_document(o) for o in outcomes])
+        existing = await insert_new(self._mentions, [_outcome_document(o) for o in outcomes])
         stored = list(outcomes)
         if existing:
             documents = await self._mentions.find({"_id": {"$in": list(existing)}}).to_list(None)
             earlier = {doc["_id"]: outcome_of(doc) for doc in documents}
             stored = [earlier.get(o.mention_id, o) for o in outcomes]
-        await _insert_new(
+        await insert_new(
             self._review, [_review_document(o) for o in stored if o.route.action == "review"]
         )
         return stored
