@@ -37,6 +37,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WRITE_METHODS = ("post", "put", "patch", "delete")
 #: Routes that authenticate by the platform's signature, not by our bearer token.
 SIGNED_ROUTES = ("/webhooks/",)
+#: POSTs with no side effects, readable like GETs (contract: "so other systems can use the
+#: classifiers directly"); they need the `read` scope only when reads are protected.
+SIDE_EFFECT_FREE = {("post", "/v1/classify")}
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +119,9 @@ def _write_operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
         (method, path)
         for path, item in spec["paths"].items()
         for method in item
-        if method in WRITE_METHODS and not path.startswith(SIGNED_ROUTES)
+        if method in WRITE_METHODS
+        and not path.startswith(SIGNED_ROUTES)
+        and (method, path) not in SIDE_EFFECT_FREE
     ]
 
 
