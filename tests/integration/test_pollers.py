@@ -45,6 +45,7 @@ from services.ingest.sources.polling import (
     BlueskySource,
     MastodonSource,
     PollHttpError,
+    PollOutcome,
     PollTiming,
     RedditSource,
     RssSource,
@@ -777,6 +778,23 @@ async def _run_until(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_cancellation_a_library_swallowed_still_stops_the_loop(
+    cursors: CursorStore, sink: RecordingSink, http: httpx.AsyncClient
+) -> None:
+    class Swallowing(RssPoller):
+        async def _poll(self) -> PollOutcome:
+            with contextlib.suppress(asyncio.CancelledError):  # as a misbehaving client does
+                await asyncio.sleep(30)
+            return PollOutcome()
+
+    source = RssSource(url="https://swallow.example/feed.xml", interval_seconds=0.05)
+    task = asyncio.create_task(Swallowing(source, cursors, sink, http).run())
+    await asyncio.sleep(0.5)
+    task.cancel()
+    await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout=5)
+    assert task.cancelled()
 
 
 async def test_429_retry_after_and_exhausted_quota_pause_the_next_request(

@@ -493,6 +493,10 @@ class Poller(ABC, Generic[S]):
         log.info("poller started", poll_source=self.key, kind=self.kind)
         try:
             while True:
+                if _cancel_requested():
+                    # A library swallowed our cancellation mid-call (seen with the database
+                    # client): honour it here, or the loop would outlive its shutdown.
+                    raise asyncio.CancelledError
                 if not await self.hold_lease():
                     await asyncio.sleep(self._jittered_interval())
                     continue
@@ -634,6 +638,11 @@ class Poller(ABC, Generic[S]):
             await self.cursors.record_outcome(self.key, error)
         except Exception as exc:
             log.warning("recording poll outcome failed", poll_source=self.key, error=repr(exc))
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class HttpPoller(Poller[S]):
