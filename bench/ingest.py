@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri  # noqa: E402
+from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
 
 TOKEN = "bench-token-0001"  # noqa: S105 - a local benchmark token
 WORDS_DE = [
@@ -143,20 +143,6 @@ async def raw_produce_rate(bootstrap: str, values: list[bytes], topic: str) -> f
     return len(values) / elapsed
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"ingest exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("ingest not ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mentions", type=int, default=100_000)
@@ -191,7 +177,7 @@ def main() -> None:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, ingest, log)
+        wait_http_ready("ingest", url, ingest, log, 90)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
             for body in tracker_bodies(args.trackers):

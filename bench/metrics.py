@@ -39,7 +39,7 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri  # noqa: E402
+from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
 
 TOPIC = "smm.mentions.classified.v1"
 PLATFORMS = ("x", "instagram", "facebook", "mastodon", "reddit", "bluesky", "news", "review")
@@ -119,20 +119,6 @@ async def produce(bootstrap: str, messages: list[tuple[bytes, bytes]]) -> None:
             await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"metrics exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("metrics not ready")
 
 
 def wait_aggregated(db: Any, messages: int) -> tuple[float, float]:
@@ -215,7 +201,7 @@ def run(
                 stderr=out,
                 cwd=ROOT,
             )
-        wait_ready(url, metrics, log)
+        wait_http_ready("metrics", url, metrics, log, 120)
         metrics.terminate()
         metrics.wait(timeout=30)
         started = time.perf_counter()
@@ -232,7 +218,7 @@ def run(
             )
         db: Any = MongoClient(uri)["smm"]
         first, done = wait_aggregated(db, len(messages))
-        wait_ready(url, metrics, log)
+        wait_http_ready("metrics", url, metrics, log, 120)
         latencies = {
             days: kpi_latencies(url, args.trackers, now, days, args.queries) for days in (1, 30, 90)
         }

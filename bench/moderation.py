@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.kafka import create_missing_topics  # noqa: E402
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri  # noqa: E402
+from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.topics import MENTIONS_CLASSIFIED, MENTIONS_RAW  # noqa: E402
 
@@ -164,22 +164,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"moderation exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("moderation not ready")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mentions", type=int, default=50_000)
@@ -228,7 +212,7 @@ def main() -> None:
                 stderr=out,
                 cwd=ROOT,
             )
-        wait_ready(url, service, log)
+        wait_http_ready("moderation", url, service, log, 120)
         cpu_before = cpu_seconds(service.pid)
         servers_before = {name: cpu_seconds(pid) for name, pid in server_pids.items()}
         wall_before = time.perf_counter()

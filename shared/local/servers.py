@@ -161,6 +161,24 @@ def kafka_process(host: str, port: int, log_path: Path | None = None) -> Managed
     return ManagedProcess("kafka (tansu)", tansu_command(host, port), host, port, log_path)
 
 
+def wait_http_ready(
+    name: str, url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 120.0
+) -> None:
+    """Wait until a service process answers 200 on `/readyz`; exit with its log tail if it
+    dies or never gets ready (for the benchmarks, which start services themselves)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited:\n{log.read_text(errors='replace')[-3000:]}")
+        try:
+            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise SystemExit(f"{name} not ready after {timeout:g} s")
+
+
 #: The bucket Tansu keeps its data in when it runs on S3 storage.
 TANSU_BUCKET = "tansu"
 
