@@ -171,7 +171,10 @@ async def sustained(pipe: Pipeline, count: int, offset: int, batch: int) -> tupl
         async def worker() -> None:
             nonlocal accepted
             while not queue.empty():
-                accepted += await post(client, pipe.url("ingest"), queue.get_nowait())
+                # Not `accepted += await ...`: that reads `accepted` before awaiting, so the
+                # four workers would overwrite each other's counts.
+                emitted = await post(client, pipe.url("ingest"), queue.get_nowait())
+                accepted += emitted
 
         await asyncio.gather(*(worker() for _ in range(4)))
         while await counter.total() - before < accepted:  # noqa: ASYNC110 - polling an API
@@ -195,15 +198,24 @@ async def latency(
         cumulative = 0
         done = asyncio.Event()
 
-        async def produce() -> None:
+        async def send(items: list[dict[str, Any]]) -> None:
             nonlocal cumulative
+            emitted = await post(client, pipe.url("ingest"), items)
+            cumulative += emitted
+            # Counted once the total covers every batch accepted so far (an upper bound).
+            accepted_at.append((cumulative, time.perf_counter()))
+
+        async def produce() -> None:
+            # Open loop: a batch every 100 ms whether or not earlier ones were answered, so a
+            # slow answer does not lower the offered rate.
             start = time.perf_counter()
+            sending = []
             for tick in range(ticks):
                 first = offset + tick * per_tick
                 items = [mention(first + k, now) for k in range(per_tick)]
-                cumulative += await post(client, pipe.url("ingest"), items)
-                accepted_at.append((cumulative, time.perf_counter()))
+                sending.append(asyncio.create_task(send(items)))
                 await asyncio.sleep(max(0.0, start + (tick + 1) / 10 - time.perf_counter()))
+            await asyncio.gather(*sending)
             done.set()
 
         counted_at: dict[int, float] = {}
