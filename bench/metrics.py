@@ -123,22 +123,34 @@ async def produce(bootstrap: str, messages: list[tuple[bytes, bytes]]) -> None:
 
 def wait_aggregated(db: Any, messages: int) -> tuple[float, float]:
     """(first batch applied, every message applied) as monotonic times, from the service's
-    per-partition applied offsets (a tiny collection: polling it costs the database nothing)."""
+    per-partition next offsets (one small document: polling it costs the database nothing)."""
     offsets = db["metrics_offsets"]
     first = None
     last_report = time.monotonic()
     while True:
-        applied = sum(doc["applied"] + 1 for doc in offsets.find({}, {"applied": 1}))
+        state = offsets.find_one({"_id": "mentions"}) or {"next": {}, "pending": {}}
+        applied = sum(state["next"].values())  # claimed; done once nothing is pending
         now = time.monotonic()
         if applied and first is None:
             first = now
-        if applied >= messages:
+        if applied >= messages and not state["pending"]:
             assert first is not None
             return first, now
         if now - last_report > 30:
             print(f"  ... {applied:,} of {messages:,} messages applied", flush=True)
             last_report = now
         time.sleep(0.2)
+
+
+def step_seconds(url: str) -> dict[str, float]:
+    """Seconds the service spent in each aggregation step, summed (from its /metrics)."""
+    text = httpx.get(url + "/metrics", timeout=30).text
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("smm_metrics_aggregation_step_seconds_sum{"):
+            labels, value = line.rsplit(" ", 1)
+            sums[labels.split('step="')[1].split('"')[0]] = float(value)
+    return sums
 
 
 def kpi_latencies(url: str, trackers: int, now: datetime, days: int, runs: int) -> list[float]:
@@ -219,6 +231,7 @@ def run(
         db: Any = MongoClient(uri)["smm"]
         first, done = wait_aggregated(db, len(messages))
         wait_http_ready("metrics", url, metrics, log, 120)
+        steps = step_seconds(url)
         latencies = {
             days: kpi_latencies(url, args.trackers, now, days, args.queries) for days in (1, 30, 90)
         }
@@ -226,8 +239,9 @@ def run(
             "seconds": done - first,
             "rate": args.mentions / (done - first) if done > first else float("nan"),
             "facts": db["metrics_mentions"].estimated_document_count(),
-            "buckets": db["metrics_buckets"].estimated_document_count(),
+            "rollups": db["metrics_rollups"].estimated_document_count(),
             "latencies": latencies,
+            "steps": steps,
         }
     finally:
         if metrics is not None:
@@ -242,7 +256,7 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=1_000_000)
     parser.add_argument("--trackers", type=int, default=100)
     parser.add_argument("--queries", type=int, default=60, help="KPI requests per window size")
-    parser.add_argument("--batch", type=int, default=2_000, help="SMM_METRICS_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=5_000, help="SMM_METRICS_BATCH_SIZE")
     parser.add_argument("--order", choices=("time", "shuffled", "both"), default="both")
     args = parser.parse_args()
 
@@ -269,8 +283,10 @@ def main() -> None:
         print(
             f"[{order} order] aggregated: {result['rate']:,.0f} mentions/s in one process "
             f"({result['seconds']:.0f} s); stored {result['facts']:,} mention facts, "
-            f"{result['buckets']:,} hour/day buckets"
+            f"{result['rollups']:,} tracker-day rollups"
         )
+        steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["steps"].items())
+        print(f"[{order} order] seconds per aggregation step, summed: {steps}")
         for days, latencies in result["latencies"].items():
             print(
                 f"[{order} order] GET /v1/kpis {days:>2}-day window: "

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 from services.metrics import exporter
+from services.metrics.aggregates import MentionAggregates
 from services.metrics.domain.formulas import SPIKE_BASELINE_HOURS, SPIKE_MIN_COUNT, spike_threshold
 from services.metrics.domain.windows import HOUR, floor_to
-from services.metrics.storage import AlertStore, MentionAggregates
+from services.metrics.storage import AlertStore
 from shared.events import Alert, utc_now
 from shared.kafka import EventPublisher
 from shared.logging import get_logger

@@ -7,6 +7,7 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.metrics import api, handlers, storage
+from services.metrics.aggregates import MentionAggregates
 from services.metrics.alerts import SpikeDetector
 from services.metrics.kpis import KpiCalculator
 from services.metrics.snapshots import SnapshotScheduler
@@ -17,7 +18,7 @@ from shared.settings import Settings
 
 def build_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="metrics", settings=settings, indexes=storage.INDEXES)
-    aggregates = storage.MentionAggregates(runtime.db)
+    aggregates = MentionAggregates(runtime.db)
     posts = storage.PostStore(runtime.db)
     engagement = storage.EngagementStore(runtime.db)
     trackers = storage.TrackerDirectory(runtime.db)
@@ -37,6 +38,9 @@ def build_app(settings: Settings) -> FastAPI:
     )
     spikes = SpikeDetector(
         aggregates, alerts, out.alerts, interval_seconds=settings.metrics_alert_interval_seconds
+    )
+    runtime.add_background_task(
+        "drop-orphan-journals", lambda: aggregates.drop_orphan_journals_every(600)
     )
     runtime.add_background_task("kpi-snapshots", scheduler.run)
     runtime.add_background_task("spike-alerts", spikes.run)

@@ -11,11 +11,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.metrics.domain.facts import MentionFact
 from shared.events import KpiSnapshot, PostEvent
 
+AGGREGATION_STEP = Histogram(
+    "smm_metrics_aggregation_step_seconds",
+    "Time a batch of classified mentions spends in each step of its aggregation: facts "
+    "(insert, read those seen before), plan, rollups_read, journal, claim, rollups_write, finish.",
+    ["step"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 MENTIONS = Counter(
     "smm_mentions_total",
     "Mentions counted for a tracker (first sight; hidden spam is left out), by sentiment.",

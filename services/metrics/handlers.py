@@ -16,7 +16,8 @@ from typing import Any
 from faststream.kafka import KafkaMessage
 
 from services.metrics import exporter
-from services.metrics.storage import EngagementStore, MentionAggregates, PostStore
+from services.metrics.aggregates import MentionAggregates
+from services.metrics.storage import EngagementStore, PostStore
 from shared.dlq import decode_batch
 from shared.events import (
     Alert,

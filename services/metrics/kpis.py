@@ -1,8 +1,8 @@
 """KPIs of a tracker over any window, computed from the stored aggregates (contract formulas).
 
-Mention counts and reach come from day buckets inside the window, hour buckets at its day
-edges and mention facts for sub-hour edges (`domain.windows.plan_window`); each bucket keeps its
-authors' largest follower counts, so reach over distinct authors is exact for any window.
+Mention counts and reach come from the tracker's day sums: hour sums for the hours inside the
+window, mention entries for an hour the window cuts; each hour keeps its authors' follower
+counts, so reach over distinct authors is exact for any window.
 Posts, engagement and followers belong to a tracker through the channels mapped to
 it (`SMM_METRICS_CHANNEL_TRACKERS`) and through our replies to its mentions.
 """
@@ -17,14 +17,15 @@ from typing import Any
 
 from pydantic import AwareDatetime, Field
 
+from services.metrics.aggregates import MentionAggregates
 from services.metrics.domain.formulas import (
     follower_growth,
     net_sentiment,
     percent,
     response_times,
 )
-from services.metrics.domain.windows import Unit, bucket_range, plan_window
-from services.metrics.storage import EngagementStore, MentionAggregates, PostStore, TrackerDirectory
+from services.metrics.domain.windows import Unit, bucket_range
+from services.metrics.storage import EngagementStore, PostStore, TrackerDirectory
 from shared.events import (
     FollowerGrowth,
     KpiSnapshot,
@@ -91,10 +92,9 @@ class KpiCalculator:
         members = await self._trackers.group_members(group) if group else []
         if tracker_id not in members:
             members.append(tracker_id)
-        plan = plan_window(start, end)
         totals = await asyncio.gather(
             *(
-                self._aggregates.window_totals(member, plan, authors=member == tracker_id)
+                self._aggregates.window_totals(member, start, end, authors=member == tracker_id)
                 for member in members
             )
         )

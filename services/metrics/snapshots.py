@@ -14,8 +14,9 @@ import uuid
 from datetime import timedelta
 
 from services.metrics import exporter
+from services.metrics.aggregates import MentionAggregates
 from services.metrics.kpis import KpiCalculator
-from services.metrics.storage import LeaseStore, MentionAggregates, TrackerDirectory
+from services.metrics.storage import LeaseStore, TrackerDirectory
 from shared.events import KpiSnapshot, utc_now
 from shared.kafka import EventPublisher
 from shared.logging import get_logger

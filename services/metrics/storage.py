@@ -1,25 +1,17 @@
-"""MongoDB collections of the metrics service, their indexes, and the repositories over them.
+"""MongoDB collections of the metrics service besides the mention aggregates, their indexes,
+and the repositories over them.
 
-- `metrics_mentions`: one fact per mention (what the KPIs read, plus our first reply's time);
-- `metrics_buckets`: per tracker and UTC day (`<tracker>|day|<date>`), and per UTC hour one
-  document for all trackers (`*|hour|<hour>`, each tracker's part under `t.<tracker>`):
-  volume, sentiment, platform, review, authors' largest follower counts (`r`), and in hours
-  one entry per counted mention (`m`);
+- the mention aggregates: `services/metrics/aggregates.py` (its collections are in `INDEXES`);
 - `metrics_posts`, `metrics_engagement`, `metrics_followers`: our posts, each post's latest
   engagement observation, and our accounts' follower counts over time;
 - `metrics_alerts`: one document per tracker and hour, so a spike alert is emitted once;
-- `metrics_leases`: which replica publishes the scheduled KPI snapshots;
-- `metrics_journal`, `metrics_offsets`: mention batches being applied, and each partition's
-  last applied offset (`MentionAggregates` explains how they keep the buckets exact).
+- `metrics_leases`: which replica publishes the scheduled KPI snapshots.
 Tracker names and groups are read from ingest's `ingest_trackers` in the same database.
 """
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,45 +20,20 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.metrics.domain.facts import (
-    BucketDeltas,
-    BucketKey,
-    MentionFact,
-    author_field,
-    bucket_id,
-    field_key,
-    hour_id,
-    latest_per_mention,
-    supersedes,
-    tracker_field,
-)
-from services.metrics.domain.windows import UNITS, Unit, WindowPlan, floor_to
-from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
+from services.metrics import aggregates
+from shared.events import EngagementObservation, PostEvent, utc_now
 from shared.mongo import DUPLICATE_KEY, Document
 
-MENTIONS = "metrics_mentions"
-BUCKETS = "metrics_buckets"
 POSTS = "metrics_posts"
 ENGAGEMENT = "metrics_engagement"
 FOLLOWERS = "metrics_followers"
 ALERTS = "metrics_alerts"
 LEASES = "metrics_leases"
-JOURNAL = "metrics_journal"
-OFFSETS = "metrics_offsets"
 #: Owned by ingest (`services/ingest/storage.py`); metrics only reads `_id` and `group`.
 INGEST_TRACKERS = "ingest_trackers"
 
 INDEXES: dict[str, list[IndexModel]] = {
-    MENTIONS: [
-        IndexModel([("reply_at", ASCENDING)], name="reply_at", sparse=True),
-    ],
-    BUCKETS: [
-        IndexModel(
-            [("tracker_id", ASCENDING), ("unit", ASCENDING), ("start", ASCENDING)],
-            name="tracker_unit_start",
-        ),
-        IndexModel([("unit", ASCENDING), ("start", ASCENDING)], name="unit_start"),
-    ],
+    **aggregates.INDEXES,
     POSTS: [
         IndexModel([("published_at", ASCENDING)], name="published_at"),
         IndexModel([("in_reply_to_mention_id", ASCENDING)], name="reply_to"),
@@ -79,379 +46,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state"),
     ],
     LEASES: [],
-    JOURNAL: [],
-    OFFSETS: [],
 }
-
-#: The counters of a bucket (besides `r`, its authors, and `m`, an hour's mention entries).
-COUNT_FIELDS = ["volume", "s", "p", "review"]
-
-
-#: Where a mention came from: (partition key, offset). The key names the topic and partition
-#: (`MentionAggregates.partition_key`); Kafka keys mentions by `mention_id`, so every message
-#: of one mention comes through one partition, and one consumer owns a partition at a time.
-Position = tuple[str, int]
-
-
-@dataclass
-class AppliedMentions:
-    """What a batch changed: facts seen for the first time, and reclassified ones."""
-
-    new: list[MentionFact] = field(default_factory=list)
-    changed: list[tuple[MentionFact, MentionFact]] = field(default_factory=list)
-    unchanged: int = 0
-
-
-class MentionAggregates:
-    """Mention facts and the hour/day buckets summed from them, kept exact without transactions.
-
-    A batch is applied in four steps, each idempotent, so a SIGKILL between any two (or in the
-    middle of a bulk write) is repaired by doing them again:
-
-    1. **Plan.** Read the stored facts of the batch's mentions and compute, in memory, which
-       facts to insert or replace and each touched bucket's increments (`BucketDeltas`). Only
-       messages past the partition's applied offset (`metrics_offsets`) are planned.
-    2. **Journal.** Insert the plan as ONE document in `metrics_journal` (atomic), naming the
-       last offset of each partition it covers (`ends`). Before planning a batch, a consumer
-       finishes every journal left for its partitions (by a crashed or deposed owner).
-    3. **Carry out.** Write the facts (inserts whose duplicate-key errors become `$set`s; a
-       replay writes the same values again), then one upsert per bucket document (per chunk
-       of at most `MAX_PATHS` paths, marks `hw.<partition>~<chunk>`) that increments the
-       counts *only if* the bucket's high-water mark `hw.<partition>` is below the journal's end
-       for every partition of the journal, and sets the marks in the same single-document
-       update. A bucket therefore takes a journal's increments exactly once, however often the
-       journal is replayed (an already-marked bucket fails the filter; its upsert's duplicate
-       key error is ignored). Buckets that lost a mention get their author map recomputed from
-       the facts (a `$set`: idempotent).
-    4. **Finish.** Raise the partitions' applied offsets (`$max`) and delete the journal.
-
-    A crash before step 2 leaves nothing: Kafka redelivers and the batch is planned afresh.
-    After step 2 the journal is replayed before the partition moves on, and messages at or
-    below the applied offset are skipped, so redeliveries of a finished batch cost one read.
-    A duplicate at another offset (a producer retry) finds its fact stored and unchanged.
-    Every step touches few documents and no multi-document transaction holds locks, so a
-    killed replica stalls nobody.
-    """
-
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._db = db
-        self._mentions = db[MENTIONS]
-        self._buckets = db[BUCKETS]
-        self._journal = db[JOURNAL]
-        self._offsets = db[OFFSETS]
-
-    @staticmethod
-    def partition_key(topic: str, partition: int) -> str:
-        """A topic partition as a MongoDB field name (dots escaped)."""
-        return author_field(f"{topic}|{partition}")
-
-    async def apply(self, batch: Sequence[tuple[Position, ClassifiedMention]]) -> AppliedMentions:
-        """Aggregate a batch of positioned mentions exactly once (see the class docstring)."""
-        if not batch:
-            return AppliedMentions()
-        parts = {part for (part, _), _ in batch}
-        await self._finish_journals(parts)
-        done = await self._applied_offsets(parts)
-        ends: dict[str, int] = {}
-        fresh: list[ClassifiedMention] = []
-        for (part, offset), mention in batch:
-            if offset > done.get(part, -1):
-                fresh.append(mention)
-                ends[part] = max(ends.get(part, -1), offset)
-        applied = AppliedMentions(unchanged=len(batch) - len(fresh))
-        if not fresh:
-            return applied
-        journal = await self._plan(latest_per_mention(fresh), applied)
-        if journal["inserts"] or journal["updates"]:
-            journal |= {"_id": uuid.uuid4().hex, "ends": ends, "created_at": utc_now()}
-            await self._journal.insert_one(journal)
-            await self._carry_out(journal)
-        else:
-            await self._record_offsets(ends)
-        return applied
-
-    async def _plan(self, latest: dict[str, MentionFact], applied: AppliedMentions) -> Document:
-        """Step 1: the facts to write and the bucket increments, as a journal document."""
-        cursor = self._mentions.find({"_id": {"$in": list(latest)}}, {"reply_at": 0})
-        stored_docs = {doc["_id"]: doc async for doc in cursor}
-        deltas = BucketDeltas()
-        inserts: list[Document] = []
-        updates: list[Document] = []
-        for mention_id, fact in latest.items():
-            doc = stored_docs.get(mention_id)
-            stored = MentionFact.from_document(mention_id, doc) if doc is not None else None
-            if not supersedes(fact, stored):
-                applied.unchanged += 1
-                continue
-            deltas.replace(stored, fact)
-            if doc is None:
-                inserts.append({"_id": mention_id, **fact.document()})
-            else:
-                updates.append({"_id": mention_id, **fact.document()})
-            if stored is None:
-                applied.new.append(fact)
-            else:
-                applied.changed.append((stored, fact))
-        return {
-            "inserts": inserts,
-            "updates": updates,
-            "buckets": _bucket_changes(deltas),
-            "rebuild": [list(key) for key in sorted(deltas.rebuild_authors)],
-        }
-
-    async def _finish_journals(self, parts: set[str]) -> None:
-        """Replay journals left for these partitions by an owner that died before finishing."""
-        left = await self._journal.find({}, {"ends": 1}).to_list(None)
-        for entry in left:
-            if parts & set(entry["ends"]):
-                journal = await self._journal.find_one({"_id": entry["_id"]})
-                if journal is not None:
-                    await self._carry_out(journal)
-
-    async def _applied_offsets(self, parts: set[str]) -> dict[str, int]:
-        cursor = self._offsets.find({"_id": {"$in": sorted(parts)}})
-        return {doc["_id"]: int(doc["applied"]) async for doc in cursor}
-
-    async def _record_offsets(self, ends: Mapping[str, int]) -> None:
-        await self._offsets.bulk_write(
-            [
-                UpdateOne({"_id": part}, {"$max": {"applied": end}}, upsert=True)
-                for part, end in ends.items()
-            ],
-            ordered=False,
-        )
-
-    async def _carry_out(self, journal: Document) -> None:
-        """Steps 3 and 4: write facts and guarded bucket increments, then finish the journal."""
-        await self._write_facts(journal["inserts"], journal["updates"])
-        ends: dict[str, int] = journal["ends"]
-        operations: dict[str, list[UpdateOne]] = {"hour": [], "day": []}
-        for change in journal["buckets"]:
-            # Chunk n of a document has its own marks: each chunk is applied exactly once.
-            suffix = f"~{change['chunk']}" if change.get("chunk") else ""
-            marks = {f"hw.{part}{suffix}": end for part, end in ends.items()}
-            below_marks = {name: {"$not": {"$gte": end}} for name, end in marks.items()}
-            update: Document = {
-                "$setOnInsert": change["key"],
-                "$set": marks | change["set"],
-            }
-            if change["unset"]:
-                update["$unset"] = dict.fromkeys(change["unset"], "")
-            if change["inc"]:
-                update["$inc"] = change["inc"]
-            if change["max"]:
-                update["$max"] = change["max"]
-            operations[change["key"]["unit"]].append(
-                UpdateOne({"_id": change["_id"], **below_marks}, update, upsert=True)
-            )
-        # Hours before days: a day's author-map rebuild reads the hours after the day's marks,
-        # so an entry written under a mark it saw is never missed (`_rebuild_author_maps`).
-        for unit in ("hour", "day"):
-            if operations[unit]:
-                await _guarded_upserts(self._buckets, operations[unit])
-        if journal["rebuild"]:
-            await self._rebuild_author_maps(
-                [(tracker_id, unit, _utc(start)) for tracker_id, unit, start in journal["rebuild"]]
-            )
-        await self._record_offsets(ends)
-        await self._journal.delete_one({"_id": journal["_id"]})
-
-    async def _write_facts(self, inserts: list[Document], updates: list[Document]) -> None:
-        """Insert new facts (a duplicate key means a reply or a replay got there first: `$set`
-        instead) and replace changed ones; writing the same values twice changes nothing."""
-        overwrite = list(updates)
-        if inserts:
-            try:
-                await self._mentions.insert_many(inserts, ordered=False)
-            except BulkWriteError as exc:
-                for error in exc.details.get("writeErrors", []):
-                    if error.get("code") != DUPLICATE_KEY:
-                        raise
-                    overwrite.append(inserts[error["index"]])
-        if overwrite:
-            await self._mentions.bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": doc["_id"]},
-                        {"$set": {k: v for k, v in doc.items() if k != "_id"}},
-                        upsert=True,
-                    )
-                    for doc in overwrite
-                ],
-                ordered=False,
-            )
-
-    async def record_replies(self, first_reply_at: Mapping[str, datetime]) -> None:
-        """Our earliest published reply per mention (`$min`, so order and repeats do not matter)."""
-        if first_reply_at:
-            await self._mentions.bulk_write(
-                [
-                    UpdateOne({"_id": mention_id}, {"$min": {"reply_at": at}}, upsert=True)
-                    for mention_id, at in first_reply_at.items()
-                ],
-                ordered=False,
-            )
-
-    async def _rebuild_author_maps(self, keys: Iterable[BucketKey]) -> None:
-        """Recompute `r` of buckets that lost a mention from the hour buckets' mention entries.
-
-        Compare-and-set on the bucket's marks: another partition's journal that changes the
-        bucket between our read and our write raises a mark (its hour entries are written
-        before its day buckets), so we read again instead of dropping its authors.
-        """
-        for tracker_id, unit, start in keys:
-            key, prefix = _bucket_location(tracker_id, unit, start)
-            while True:
-                seen = await self._buckets.find_one({"_id": key}, {"hw": 1})
-                if seen is None:
-                    break
-                maxima: dict[str, int] = {}
-                for entry in await self._entries(tracker_id, start, start + UNITS[unit]):
-                    author = author_field(entry[1])
-                    maxima[author] = max(maxima.get(author, 0), entry[2])
-                result = await self._buckets.update_one(
-                    {"_id": key, "hw": seen.get("hw")}, {"$set": {f"{prefix}r": maxima}}
-                )
-                if result.matched_count:
-                    break
-
-    async def _entries(self, tracker_id: str, start: datetime, end: datetime) -> list[list[Any]]:
-        """Entries of a tracker's counted mentions created in [start, end), from hour documents."""
-        entries: list[list[Any]] = []
-        for part in await self._hour_parts(tracker_id, floor_to(start, "hour"), end, ["m"]):
-            for entry in part.get("m", {}).values():
-                if start <= _utc(entry[0]) < end:
-                    entries.append(entry)
-        return entries
-
-    async def window_totals(
-        self, tracker_id: str, plan: WindowPlan, *, authors: bool
-    ) -> tuple[Counter[str], dict[str, int]]:
-        """A tracker's counts over a planned window, and (if asked) each author's largest
-        follower count in it: day and hour buckets for whole hours, hour entries for the edges.
-
-        One indexed query per range (no `$or`/`$in`, which SecantusDB answers by scanning).
-        """
-        projection: Document = {
-            "_id": 0,
-            "tracker_id": 0,
-            "unit": 0,
-            "start": 0,
-            "hw": 0,
-        }
-        if not authors:
-            projection["r"] = 0
-        day_queries = [
-            self._buckets.find(
-                {"tracker_id": tracker_id, "unit": "day", "start": {"$gte": start, "$lt": end}},
-                projection,
-            ).to_list(None)
-            for start, end in plan.days
-        ]
-        fields = [*COUNT_FIELDS, "r"] if authors else COUNT_FIELDS
-        hour_queries = [
-            self._hour_parts(tracker_id, start, end, fields) for start, end in plan.hours
-        ]
-        entry_queries = [self._entries(tracker_id, start, end) for start, end in plan.raw]
-        bucket_docs: list[list[Document]] = await asyncio.gather(*day_queries, *hour_queries)
-        edge_entries: list[list[list[Any]]] = await asyncio.gather(*entry_queries)
-        counts: Counter[str] = Counter()
-        maxima: dict[str, int] = {}
-        for docs in bucket_docs:
-            for doc in docs:
-                doc.pop("start", None)
-                for author, followers in doc.pop("r", {}).items():
-                    maxima[author] = max(maxima.get(author, 0), followers)
-                counts.update(dict(_flatten(doc)))
-        for entries in edge_entries:
-            for _, author_key, followers, sentiment, platform, action in entries:
-                counts.update(_entry_fields(sentiment, platform, action))
-                author = author_field(author_key)
-                maxima[author] = max(maxima.get(author, 0), followers)
-        return counts, maxima
-
-    async def _hour_parts(
-        self, tracker_id: str, start: datetime, end: datetime, fields: Sequence[str]
-    ) -> list[Document]:
-        """One tracker's part (the given fields, and `start`) of each hour document in range."""
-        prefix = tracker_field(tracker_id)
-        projection: Document = {"_id": 0, "start": 1} | {f"{prefix}.{f}": 1 for f in fields}
-        query = {"unit": "hour", "start": {"$gte": start, "$lt": end}}
-        parts = []
-        async for doc in self._buckets.find(query, projection):
-            part = _tracker_part(doc, tracker_id)
-            if part:
-                parts.append(part | {"start": doc["start"]})
-        return parts
-
-    async def buckets(
-        self, tracker_id: str, unit: Unit, start: datetime, end: datetime
-    ) -> dict[datetime, tuple[Counter[str], int]]:
-        """Stored buckets of one tracker in [start, end): counts and potential reach."""
-        if unit == "hour":
-            docs = await self._hour_parts(tracker_id, start, end, [*COUNT_FIELDS, "r"])
-        else:
-            query = {"tracker_id": tracker_id, "unit": unit, "start": {"$gte": start, "$lt": end}}
-            projection = {"_id": 0, "tracker_id": 0, "unit": 0, "hw": 0}
-            docs = await self._buckets.find(query, projection).to_list(None)
-        series: dict[datetime, tuple[Counter[str], int]] = {}
-        for doc in docs:
-            bucket_start = _utc(doc.pop("start"))
-            reach = sum(doc.pop("r", {}).values())
-            series[bucket_start] = (Counter(dict(_flatten(doc))), reach)
-        return series
-
-    async def replies(
-        self, tracker_id: str, start: datetime, end: datetime
-    ) -> list[tuple[datetime, datetime, str]]:
-        """(created_at, first reply's published_at, routing action) of replied mentions."""
-        # Through the reply index: replies are few, a tracker's mentions are many. A reply
-        # is published after the mention, so reply_at >= start bounds the scan.
-        query = {
-            "reply_at": {"$gte": start},
-            "t": tracker_id,
-            "at": {"$gte": start, "$lt": end},
-            "c": True,
-        }
-        cursor = self._mentions.find(query, {"at": 1, "reply_at": 1, "act": 1}).hint("reply_at")
-        return [(_utc(doc["at"]), _utc(doc["reply_at"]), doc["act"]) async for doc in cursor]
-
-    async def trackers_of(self, mention_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Trackers of the given mentions (those whose facts are known)."""
-        if not mention_ids:
-            return {}
-        query = {"_id": {"$in": list(mention_ids)}, "t": {"$exists": True}}
-        return {doc["_id"]: doc["t"] async for doc in self._mentions.find(query, {"t": 1})}
-
-    async def hourly_negatives(
-        self, start: datetime, end: datetime, tracker_ids: Sequence[str] | None = None
-    ) -> dict[str, dict[datetime, int]]:
-        """Negative mentions per tracker and hour in [start, end), from the hour documents."""
-        query: Document = {"unit": "hour", "start": {"$gte": start, "$lt": end}}
-        projection: Document = {"_id": 0, "start": 1}
-        if tracker_ids is None:
-            projection["t"] = 1
-        else:
-            projection |= {f"{tracker_field(t)}.s.negative": 1 for t in tracker_ids}
-        counts: dict[str, dict[datetime, int]] = defaultdict(dict)
-        async for doc in self._buckets.find(query, projection):
-            for escaped, part in doc.get("t", {}).items():
-                negative = int(part.get("s", {}).get("negative", 0))
-                if negative > 0:
-                    counts[field_key(escaped)][_utc(doc["start"])] = negative
-        return dict(counts)
-
-    async def trackers_with_data(self, start: datetime, end: datetime) -> set[str]:
-        """Trackers with mentions in the UTC days that [start, end) overlaps."""
-        query = {
-            "unit": "day",
-            "start": {"$gte": floor_to(start, "day"), "$lt": end},
-            "volume": {"$gt": 0},
-        }
-        return set(await self._buckets.distinct("tracker_id", query))
-
-    async def knows_tracker(self, tracker_id: str) -> bool:
-        return await self._buckets.find_one({"tracker_id": tracker_id}, {"_id": 1}) is not None
 
 
 @dataclass
@@ -703,20 +298,6 @@ def _counters(observation: EngagementObservation) -> Document:
     }
 
 
-async def _guarded_upserts(collection: Any, operations: list[UpdateOne]) -> None:
-    """Guarded upserts; a duplicate key means "the guard failed: already applied" -- or that
-    another writer inserted the document between our match and our insert. The document
-    exists after that race, so one retry of those operations tells the two apart."""
-    try:
-        await collection.bulk_write(operations, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors):
-            raise
-        retry = [operations[error["index"]] for error in errors]
-        await _ignoring_duplicates(collection.bulk_write(retry, ordered=False))
-
-
 async def _ignoring_duplicates(write: Any) -> None:
     """Await a bulk write whose duplicate-key errors mean "a newer or equal one is stored"."""
     try:
@@ -725,95 +306,6 @@ async def _ignoring_duplicates(write: Any) -> None:
         errors = exc.details.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise
-
-
-def _bucket_location(tracker_id: str, unit: Unit, start: datetime) -> tuple[str, str]:
-    """(document `_id`, field prefix) of a tracker's bucket: a day bucket is its own document;
-    an hour is one document for all trackers, each tracker's part under `t.<tracker>`, so a
-    batch in time order writes a handful of hour documents, not one per tracker and hour."""
-    if unit == "hour":
-        return hour_id(start), f"{tracker_field(tracker_id)}."
-    return bucket_id(tracker_id, unit, start), ""
-
-
-def _bucket_changes(deltas: BucketDeltas) -> list[Document]:
-    """Per touched bucket document: its key fields, `$inc` of its counts, `$max` of its
-    authors, and the mention entries an hour gains (`set`) or loses (`unset`)."""
-    changes = deltas.non_zero()
-    documents: dict[str, Document] = {}
-    touched = set(changes) | set(deltas.authors) | set(deltas.entries) | set(deltas.removed)
-    for key in sorted(touched):
-        tracker_id, unit, start = key
-        inc = changes.get(key, {})
-        maxima = deltas.author_maxima(key)
-        entries = deltas.entries.get(key, {})
-        removed = sorted(deltas.removed.get(key, set()))
-        if not (inc or maxima or entries or removed):
-            continue
-        doc_id, prefix = _bucket_location(tracker_id, unit, start)
-        key_fields: Document = {"unit": unit, "start": start}
-        if unit != "hour":
-            key_fields["tracker_id"] = tracker_id
-        change = documents.setdefault(
-            doc_id,
-            {"_id": doc_id, "key": key_fields, "inc": {}, "max": {}, "set": {}, "unset": []},
-        )
-        change["inc"].update({prefix + name: value for name, value in inc.items()})
-        change["max"].update({prefix + name: value for name, value in maxima.items()})
-        change["set"].update({prefix + name: value for name, value in entries.items()})
-        change["unset"].extend(prefix + name for name in removed)
-    return [chunk for change in documents.values() for chunk in _chunks(change)]
-
-
-#: Most field paths in one bucket update. An hour document of a busy batch changes thousands
-#: of paths, and a server may check an update's paths pairwise (SecantusDB does), so a big
-#: change is written as several updates of the same document, each with its own mark.
-MAX_PATHS = 100
-
-
-def _chunks(change: Document) -> list[Document]:
-    """Split a bucket change into parts of at most `MAX_PATHS` paths, numbered `chunk`."""
-    items = [
-        (operator, item) for operator in ("inc", "max", "set") for item in change[operator].items()
-    ] + [("unset", (name, "")) for name in change["unset"]]
-    chunks = []
-    for number, first in enumerate(range(0, max(len(items), 1), MAX_PATHS)):
-        chunk: Document = {
-            "_id": change["_id"],
-            "key": change["key"],
-            "chunk": number,
-            "inc": {},
-            "max": {},
-            "set": {},
-            "unset": [],
-        }
-        for operator, (name, value) in items[first : first + MAX_PATHS]:
-            if operator == "unset":
-                chunk["unset"].append(name)
-            else:
-                chunk[operator][name] = value
-        chunks.append(chunk)
-    return chunks
-
-
-def _tracker_part(doc: Mapping[str, Any], tracker_id: str) -> Document:
-    part: Document = doc.get("t", {}).get(author_field(tracker_id), {})
-    return part
-
-
-def _entry_fields(sentiment: str, platform: str, action: str) -> list[str]:
-    fields = ["volume", f"s.{sentiment}", f"p.{platform}"]
-    if action == "review":
-        fields.append("review")
-    return fields
-
-
-def _flatten(doc: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, int]]:
-    for name, value in doc.items():
-        if isinstance(value, Mapping):
-            yield from _flatten(value, f"{prefix}{name}.")
-        elif isinstance(value, int | float):
-            yield f"{prefix}{name}", int(value)
 
 
 def _utc(moment: datetime) -> datetime:

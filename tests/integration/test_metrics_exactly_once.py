@@ -1,15 +1,17 @@
-"""Mention aggregation stays exact when a batch is redelivered or the process dies mid-batch.
+"""Mention aggregation stays exact when a batch is redelivered, the process dies mid-batch,
+or a deposed owner works on the same messages.
 
-`MentionAggregates.apply` writes no multi-document transaction: a journal per batch and a
-per-partition high-water mark on every bucket make each step idempotent. These tests cut a
-batch at every step (before the journal is carried out, in the middle of the bucket bulk
-write, before the journal is finished), let a fresh instance (a restarted replica) receive
-the redelivery, possibly with other batch boundaries, and compare every bucket with a
-reference database that saw each message once, and the volumes with a plain count.
+`MentionAggregates.apply` writes no multi-document transaction: facts claimed by insert, a
+journal per batch, one conditional claim of the partitions' offsets, and compare-and-set
+rollups that list the journals they hold. These tests cut a batch at every step, let a fresh
+instance (a restarted replica) receive the redelivery, possibly with other batch boundaries,
+and compare every rollup with a reference database that saw each message once, and the
+volumes with a plain count.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -20,9 +22,9 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.metrics import storage
-from services.metrics.domain.facts import field_key, hour_id
-from services.metrics.storage import BUCKETS, INDEXES, JOURNAL, MentionAggregates, Position
+from services.metrics.aggregates import JOURNAL, OFFSETS, ROLLUPS, MentionAggregates, Position
+from services.metrics.domain.facts import DaySums
+from services.metrics.storage import INDEXES
 from shared.events import ClassifiedMention
 from shared.settings import Settings
 from tests.metrics_dataset import classified
@@ -98,26 +100,24 @@ async def database(
     return db
 
 
-async def buckets(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Every tracker's non-empty bucket (a day document, or its part of an hour document)
-    without bookkeeping marks, zero and empty fields dropped (a bucket that a redelivery fills
-    and empties again is no different from none)."""
-
-    def clean(value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        cleaned = {k: clean(v) for k, v in value.items() if k != "hw"}
-        return {k: v for k, v in cleaned.items() if v != 0 and v != {}}
-
+async def rollups(db: AsyncDatabase[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Every tracker-day's non-zero counters and mention entries by hour (without versions
+    or the journals listed: a day that a redelivery fills and empties again is no different
+    from none)."""
     found: dict[str, dict[str, Any]] = {}
-    async for doc in db[BUCKETS].find({}):
-        if doc["unit"] == "hour":
-            hour = doc["_id"].rsplit("|", 1)[1]
-            for tracker, part in doc.get("t", {}).items():
-                found[f"{field_key(tracker)}|hour|{hour}"] = clean(part)
-        else:
-            found[doc["_id"]] = clean(doc)
-    return {key: doc for key, doc in found.items() if doc.get("volume")}
+    async for doc in db[ROLLUPS].find({}):
+        sums = DaySums.from_document(doc)
+        hours = {
+            hour: (
+                {k: v for k, v in sums.hour_counts(hour).items() if v},
+                {e: n for e, n in sums.hour_entries(hour).items() if n},
+            )
+            for hour in sums.hours()
+        }
+        kept = {hour: parts for hour, parts in hours.items() if parts[0] or parts[1]}
+        if kept:
+            found[doc["_id"]] = kept
+    return found
 
 
 def plain_volumes(messages: Sequence[tuple[Position, ClassifiedMention]]) -> Counter[str]:
@@ -130,9 +130,8 @@ def plain_volumes(messages: Sequence[tuple[Position, ClassifiedMention]]) -> Cou
     volumes: Counter[str] = Counter()
     for mention in latest.values():
         if mention.action != "hide":
-            hour = mention.created_at.strftime("%Y-%m-%dT%H")
             for tracker_id in set(mention.tracker_ids):
-                volumes[f"{tracker_id}|hour|{hour}"] += 1
+                volumes[f"{tracker_id}|{mention.created_at:%Y-%m-%d}|{mention.created_at:%H}"] += 1
     return volumes
 
 
@@ -141,12 +140,12 @@ async def reference(
     settings: Settings,
     batches: Sequence[Sequence[tuple[Position, ClassifiedMention]]],
 ) -> dict[str, dict[str, Any]]:
-    """The buckets after each batch is applied once, with no crash."""
+    """The rollups after each batch is applied once, with no crash."""
     db = await database(client, settings.mongodb_database + "_ref")
     aggregates = MentionAggregates(db)
     for batch in batches:
         await aggregates.apply(batch)
-    return await buckets(db)
+    return await rollups(db)
 
 
 def crash_bulk_write_after(collection: Any, keep: int) -> None:
@@ -161,16 +160,31 @@ def crash_bulk_write_after(collection: Any, keep: int) -> None:
     collection.bulk_write = partial
 
 
+async def die(*args: Any, **kwargs: Any) -> Any:
+    raise SimulatedCrashError
+
+
 async def check(
     db: AsyncDatabase[dict[str, Any]],
     expected: dict[str, dict[str, Any]],
     messages: Sequence[tuple[Position, ClassifiedMention]],
+    *,
+    orphans: int = 0,
 ) -> None:
-    got = await buckets(db)
+    got = await rollups(db)
     assert got == expected
-    hour_volumes = Counter({key: doc["volume"] for key, doc in got.items() if "|hour|" in key})
-    assert hour_volumes == plain_volumes(messages)
-    assert await db[JOURNAL].count_documents({}) == 0
+    hour_volumes = Counter(
+        {
+            f"{key}|{hour}": counts.get("volume", 0)
+            for key, hours in got.items()
+            for hour, (counts, _) in hours.items()
+        }
+    )
+    assert +hour_volumes == plain_volumes(messages)
+    assert await db[JOURNAL].count_documents({}) == orphans
+    state = await db[OFFSETS].find_one({"_id": "mentions"})
+    assert state is not None
+    assert state["pending"] == {}
 
 
 async def test_the_same_batch_twice_and_duplicates_at_new_offsets_count_once(
@@ -191,19 +205,36 @@ async def test_the_same_batch_twice_and_duplicates_at_new_offsets_count_once(
     await check(db, expected, batch)
 
 
-@pytest.mark.parametrize("max_paths", [100, 3])
-@pytest.mark.parametrize(
-    "crash_point",
-    ["before_carry_out", "mid_bucket_write", "before_offsets", "before_journal_delete"],
-)
+def cut_at(dying: MentionAggregates, crash_point: str) -> None:
+    """Make `dying` stop (as if SIGKILLed) at one step of its next batch."""
+    if crash_point == "after_facts":  # facts inserted, no journal yet
+        dying._claim = die  # type: ignore[method-assign]
+    elif crash_point == "after_journal":  # journal written, its claim never made
+        dying._offsets.update_one = die  # type: ignore[method-assign]
+    elif crash_point == "after_claim":  # claimed, nothing carried out
+        dying._carry_out = die  # type: ignore[method-assign]
+    elif crash_point == "mid_rollup_write":
+        crash_bulk_write_after(dying._rollups, keep=3)
+    elif crash_point == "mid_fact_overwrite":
+        crash_bulk_write_after(dying._mentions, keep=2)
+    else:  # "before_journal_delete": everything written, the journal left behind
+        dying._journal.delete_one = die  # type: ignore[method-assign]
+
+
+CRASH_POINTS = [
+    "after_facts",
+    "after_journal",
+    "after_claim",
+    "mid_fact_overwrite",
+    "mid_rollup_write",
+    "before_journal_delete",
+]
+
+
+@pytest.mark.parametrize("crash_point", CRASH_POINTS)
 async def test_a_batch_cut_at_any_step_and_redelivered_converges(
-    client: AsyncMongoClient[dict[str, Any]],
-    settings: Settings,
-    crash_point: str,
-    max_paths: int,
-    monkeypatch: pytest.MonkeyPatch,
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings, crash_point: str
 ) -> None:
-    monkeypatch.setattr(storage, "MAX_PATHS", max_paths)  # 3: many chunks per document
     first = stream(2, 150)
     second = reclassified(first, end_offsets(first))  # moves counts, hides, un-hides
     expected = await reference(client, settings, [first, second])
@@ -211,22 +242,7 @@ async def test_a_batch_cut_at_any_step_and_redelivered_converges(
     await MentionAggregates(db).apply(first)
 
     dying = MentionAggregates(db)
-    if crash_point == "before_carry_out":
-
-        async def die(journal: Any) -> None:
-            raise SimulatedCrashError
-
-        dying._carry_out = die  # type: ignore[method-assign]
-    elif crash_point == "mid_bucket_write":
-        crash_bulk_write_after(dying._buckets, keep=7)
-    elif crash_point == "before_offsets":
-        crash_bulk_write_after(dying._offsets, keep=0)
-    else:
-
-        async def die_on_delete(*args: Any, **kwargs: Any) -> None:
-            raise SimulatedCrashError
-
-        dying._journal.delete_one = die_on_delete  # type: ignore[method-assign,assignment]
+    cut_at(dying, crash_point)
     with pytest.raises(SimulatedCrashError):
         await dying.apply(second)
 
@@ -235,58 +251,68 @@ async def test_a_batch_cut_at_any_step_and_redelivered_converges(
     redelivered = first[-20:] + second
     for cut in range(0, len(redelivered), 17):
         await restarted.apply(redelivered[cut : cut + 17])
-    await check(db, expected, first + second)
+    orphans = 1 if crash_point == "after_journal" else 0  # its claim was never made
+    await check(db, expected, first + second, orphans=orphans)
+    if orphans:
+        assert await restarted.drop_orphan_journals() == 0  # too young to be sure
+        await db[JOURNAL].update_many({}, {"$set": {"created_at": T0}})
+        assert await restarted.drop_orphan_journals() == 1
+        await check(db, expected, first + second)
 
 
-async def test_a_new_owner_finishes_the_journal_of_a_dead_one_before_going_on(
-    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+@pytest.mark.parametrize("crash_point", ["after_facts", "after_claim", "mid_rollup_write"])
+async def test_a_new_owner_of_fresh_mentions_finishes_what_a_dead_one_left(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings, crash_point: str
 ) -> None:
     batch = stream(3, 100)
     later = reclassified(batch, end_offsets(batch))
     expected = await reference(client, settings, [batch, later])
     db = await database(client, settings.mongodb_database)
     dying = MentionAggregates(db)
-    crash_bulk_write_after(dying._buckets, keep=3)
+    cut_at(dying, crash_point)
     with pytest.raises(SimulatedCrashError):
         await dying.apply(batch)
-    # The partitions' next owner gets only the messages after the ones it never saw.
-    await MentionAggregates(db).apply(later)
+    # Redelivered from the start, in one batch with what came after.
+    await MentionAggregates(db).apply(batch + later)
     await check(db, expected, batch + later)
 
 
-async def test_an_author_map_rebuild_keeps_authors_another_partition_adds_meanwhile(
+async def test_a_deposed_owner_that_planned_the_same_messages_changes_nothing(
     client: AsyncMongoClient[dict[str, Any]], settings: Settings
 ) -> None:
-    rng = random.Random(4)
-    version = T0 + timedelta(days=1)
-    hidden_later = classified(rng, 1, T0, ["acme"], ("x", "gone", 50), version, action="approve")
+    """Kafka gave the partitions to a new owner while the old one was still at work on the
+    same messages: whoever claims first applies them, the other drops its plan."""
+    batch = stream(4, 90)
+    later = reclassified(batch, end_offsets(batch))
+    expected = await reference(client, settings, [batch, later])
     db = await database(client, settings.mongodb_database)
-    await MentionAggregates(db).apply([(("mentions|0", 0), hidden_later)])
-    newcomer = classified(rng, 2, T0 + timedelta(minutes=5), ["acme"], ("x", "new", 70), version)
-    newcomer = newcomer.model_copy(update={"action": "approve"})
-    other_partition = MentionAggregates(db)
-    rebuilding = MentionAggregates(db)
-    read_entries = rebuilding._entries
-    interleaved = False
+    deposed = MentionAggregates(db)
+    owner = MentionAggregates(db)
+    claim = deposed._claim
+    raced = False
 
-    async def entries_then_other_writer(*args: Any) -> list[list[Any]]:
-        nonlocal interleaved
-        found = await read_entries(*args)
-        if not interleaved:  # between the rebuild's read and its write
-            interleaved = True
-            await other_partition.apply([(("mentions|1", 0), newcomer)])
-        return found
+    async def owner_claims_first(*args: Any) -> bool:
+        nonlocal raced
+        if not raced:  # the deposed one has planned; the new owner gets there first
+            raced = True
+            await owner.apply(batch[:60])
+        return await claim(*args)
 
-    rebuilding._entries = entries_then_other_writer  # type: ignore[method-assign,assignment]
-    hide = hidden_later.model_copy(
-        update={"action": "hide", "occurred_at": version + timedelta(hours=1)}
-    )
-    await rebuilding.apply([(("mentions|0", 1), hide)])
-    assert interleaved
-    hour = await db[BUCKETS].find_one({"_id": hour_id(T0)})
-    day = await db[BUCKETS].find_one({"_id": f"acme|day|{T0:%Y-%m-%dT00}"})
-    assert hour is not None
-    assert day is not None
-    for bucket in (hour["t"]["acme"], day):
-        assert bucket["r"] == {"x:new": 70}
-        assert bucket["volume"] == 1
+    deposed._claim = owner_claims_first  # type: ignore[method-assign,assignment]
+    await deposed.apply(batch)  # loses its claim, plans again from what the owner left
+    assert raced
+    await owner.apply(batch + later)
+    await check(db, expected, batch + later)
+
+
+async def test_concurrent_partitions_adding_to_the_same_days_lose_nothing(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    """Two consumers (each owning one partition) write the same tracker-days at once: the
+    compare-and-set makes the slower one read again and add its part on top."""
+    batch = stream(5, 160)
+    expected = await reference(client, settings, [batch])
+    db = await database(client, settings.mongodb_database)
+    by_part = {part: [item for item in batch if item[0][0] == part] for part in PARTS}
+    await asyncio.gather(*(MentionAggregates(db).apply(items) for items in by_part.values()))
+    await check(db, expected, batch)

@@ -141,7 +141,7 @@ async def _fact_count(settings: Settings) -> int:
     )
     try:
         db = client[settings.mongodb_database]
-        return await db["metrics_mentions"].count_documents({"v": {"$exists": True}})
+        return await db["metrics_mentions"].count_documents({})
     finally:
         await client.close()
 

@@ -1,4 +1,4 @@
-"""Pure metrics logic: window plans, formulas, fact deltas."""
+"""Pure metrics logic: windows, formulas, facts and their day sums."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.metrics.domain.facts import BucketDeltas, BucketKey, MentionFact, supersedes
+from services.metrics.domain.facts import BatchDeltas, DaySums, MentionFact, micros, supersedes
 from services.metrics.domain.formulas import (
     follower_growth,
     net_sentiment,
@@ -14,60 +14,15 @@ from services.metrics.domain.formulas import (
     response_times,
     spike_threshold,
 )
-from services.metrics.domain.windows import bucket_range, ceil_to, floor_to, plan_window
+from services.metrics.domain.windows import bucket_range, floor_to
 
 T0 = datetime(2026, 3, 10, 0, 0, tzinfo=UTC)
 
 
-def covered_minutes(start: datetime, end: datetime) -> list[datetime]:
-    plan = plan_window(start, end)
-    minutes: list[datetime] = []
-    for ranges in (plan.days, plan.hours, plan.raw):
-        for a, b in ranges:
-            minute = a
-            while minute < b:
-                minutes.append(minute)
-                minute += timedelta(minutes=1)
-    return sorted(minutes)
-
-
-@pytest.mark.parametrize(
-    ("start", "end"),
-    [
-        (T0, T0 + timedelta(days=3)),
-        (T0 + timedelta(hours=5), T0 + timedelta(days=2, hours=3)),
-        (T0 + timedelta(minutes=17), T0 + timedelta(days=1, hours=2, minutes=41)),
-        (T0 + timedelta(minutes=5), T0 + timedelta(minutes=50)),
-        (T0 + timedelta(hours=2), T0 + timedelta(hours=9)),
-        (T0 + timedelta(minutes=59), T0 + timedelta(hours=1, minutes=1)),
-    ],
-)
-def test_a_window_plan_covers_every_minute_exactly_once(start: datetime, end: datetime) -> None:
-    minutes = covered_minutes(start, end)
-    expected = int((end - start).total_seconds() // 60)
-    assert len(minutes) == len(set(minutes)) == expected
-    assert minutes[0] == start
-    assert minutes[-1] == end - timedelta(minutes=1)
-
-
-def test_plan_uses_days_inside_hours_at_the_edges_and_facts_below_an_hour() -> None:
-    plan = plan_window(T0 + timedelta(hours=22, minutes=30), T0 + timedelta(days=3, hours=1))
-    assert plan.days == [(T0 + timedelta(days=1), T0 + timedelta(days=3))]
-    assert plan.hours == [
-        (T0 + timedelta(hours=23), T0 + timedelta(days=1)),
-        (T0 + timedelta(days=3), T0 + timedelta(days=3, hours=1)),
-    ]
-    assert plan.raw == [(T0 + timedelta(hours=22, minutes=30), T0 + timedelta(hours=23))]
-    assert plan_window(T0, T0) == plan_window(T0 + timedelta(hours=1), T0)
-
-
-def test_floor_and_ceil() -> None:
+def test_floor() -> None:
     moment = T0 + timedelta(hours=5, minutes=3)
     assert floor_to(moment, "hour") == T0 + timedelta(hours=5)
-    assert ceil_to(moment, "hour") == T0 + timedelta(hours=6)
     assert floor_to(moment, "day") == T0
-    assert ceil_to(moment, "day") == T0 + timedelta(days=1)
-    assert ceil_to(T0, "day") == T0
     assert len(bucket_range(T0, T0 + timedelta(days=1), "hour")) == 24
 
 
@@ -105,27 +60,45 @@ def fact(**changes: object) -> MentionFact:
     return MentionFact(**values)  # type: ignore[arg-type]
 
 
-def test_deltas_of_a_first_sighting_count_hour_and_day_per_tracker() -> None:
-    deltas = BucketDeltas()
+HOUR3 = "03"
+
+
+def test_deltas_of_a_first_sighting_count_the_hour_per_tracker_and_day() -> None:
+    deltas = BatchDeltas()
     deltas.replace(None, fact())
-    changes = deltas.non_zero()
-    assert len(changes) == 4  # two trackers x hour and day
-    hour = changes[("a", "hour", T0 + timedelta(hours=3))]
-    assert hour == {"volume": 1, "s.negative": 1, "p.x": 1, "review": 1}
+    changes = deltas.non_empty()
+    assert set(changes) == {("a", T0), ("b", T0)}
+    day = changes[("a", T0)]
+    assert day.hour_counts(HOUR3) == {"volume": 1, "s.negative": 1, "p.x": 1, "review": 1}
+    assert day.author_maxima(HOUR3) == {"x:u1": 10}
 
 
 def test_reclassification_moves_counts_and_hiding_removes_them() -> None:
     old = fact()
     moved = fact(sentiment="positive", action="approve", version=T0 + timedelta(minutes=1))
-    deltas = BucketDeltas()
+    deltas = BatchDeltas()
     deltas.replace(old, moved)
-    hour = deltas.non_zero()[("a", "hour", T0 + timedelta(hours=3))]
-    assert hour == {"s.negative": -1, "s.positive": 1, "review": -1}
+    counts = deltas.non_empty()[("a", T0)].hour_counts(HOUR3)
+    assert {k: v for k, v in counts.items() if v} == {
+        "s.negative": -1,
+        "s.positive": 1,
+        "review": -1,
+    }
 
     hidden = fact(sentiment="neutral", action="hide", version=T0 + timedelta(minutes=2))
-    deltas = BucketDeltas()
+    total = DaySums()
+    total.add_fact(moved, +1)
+    deltas = BatchDeltas()
     deltas.replace(moved, hidden)
-    assert deltas.non_zero()[("b", "day", T0)] == {"volume": -1, "s.positive": -1, "p.x": -1}
+    total.add(deltas.non_empty()[("b", T0)])
+    assert total.is_empty()  # nothing left: no counts, no author, no entry
+    assert DaySums.from_document(total.document()).is_empty()
+
+
+def test_a_redelivered_equal_fact_changes_nothing() -> None:
+    deltas = BatchDeltas()
+    deltas.replace(fact(), fact(version=T0 + timedelta(hours=1)))
+    assert deltas.non_empty() == {}
 
 
 def test_only_a_later_different_classification_supersedes() -> None:
@@ -138,15 +111,28 @@ def test_only_a_later_different_classification_supersedes() -> None:
     assert not supersedes(stored, fact(sentiment="neutral", version=T0 + timedelta(hours=1)))
 
 
-def test_buckets_keep_each_authors_largest_followers_and_rebuild_after_a_loss() -> None:
-    deltas = BucketDeltas()
-    deltas.replace(None, fact(followers=10))
-    deltas.replace(None, fact(mention_id="x:2", followers=30))
-    deltas.replace(None, fact(mention_id="x:3", author="x:u.2%", followers=5))
-    key: BucketKey = ("a", "day", T0)
-    assert deltas.author_maxima(key) == {"r.x:u1": 30, "r.x:u%2E2%25": 5}
+def test_reach_keeps_each_authors_largest_followers_and_forgets_a_taken_back_one() -> None:
+    day = DaySums()
+    day.add_fact(fact(followers=10), +1)
+    day.add_fact(fact(mention_id="x:2", followers=30), +1)
+    day.add_fact(fact(mention_id="x:3", author="x:u.2%", followers=5), +1)
+    stored = DaySums.from_document(day.document())  # JSON and back: keys with dots survive
+    assert stored.author_maxima(HOUR3) == {"x:u1": 30, "x:u.2%": 5}
 
-    moved = BucketDeltas()
-    moved.replace(fact(), fact(action="hide", sentiment="neutral", version=T0 + timedelta(1)))
-    assert key in moved.rebuild_authors
-    assert moved.author_maxima(key) == {}
+    stored.add_fact(fact(mention_id="x:2", followers=30), -1)  # the 30-follower one is hidden
+    assert stored.author_maxima(HOUR3) == {"x:u1": 10, "x:u.2%": 5}
+    assert stored.hour_counts(HOUR3)["volume"] == 2
+
+
+def test_a_day_sums_document_round_trips_entries_exactly() -> None:
+    day = DaySums()
+    moment = T0 + timedelta(hours=3, minutes=7, seconds=9, microseconds=123_456)
+    day.add_fact(fact(created_at=moment), +1)
+    (entry,) = DaySums.from_document(day.document()).hour_entries(HOUR3)
+    assert entry[0] == micros(moment)
+    assert entry[1:] == ("x:u1", 10, "negative", "x", "review")
+
+
+def test_a_packed_fact_unpacks_to_the_same_fact() -> None:
+    original = fact(created_at=T0 + timedelta(microseconds=7), tracker_ids=("a.b", "c"))
+    assert MentionFact.unpack(original.mention_id, original.packed()) == original

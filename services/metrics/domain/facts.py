@@ -1,21 +1,25 @@
-"""What one classified mention contributes to the aggregates, and batch deltas of it.
+"""What one classified mention contributes to the aggregates, and sums of those contributions.
 
-A mention is stored once as a *fact*. The hour and day buckets hold the sum of the facts'
-contributions, so when a mention arrives again the bucket changes by (new - old) contribution:
-nothing for a redelivery, a move between buckets for a reclassification, and a removal when the
-automatic routing now hides it as spam. The deltas of a whole batch are summed in memory first,
-so the database sees one increment per bucket and batch.
+A mention is stored once as a *fact*. The aggregates hold the sum of the facts' contributions
+per tracker and UTC day, split by hour, so when a mention arrives again they change by
+(new - old) contribution: nothing for a redelivery, a move between hours for a
+reclassification, and a removal when the automatic routing now hides it as spam.
+
+`DaySums` is that sum for one tracker and day, and every part of it can be taken back: counts,
+the authors' follower counts as a *multiset* (`<author>|<followers>` -> how many mentions), and
+one entry per mention (for windows that start or end inside an hour). A batch's change is a
+`DaySums` with negative parts, and adding up stored `DaySums` gives the day's totals.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.metrics.domain.windows import Unit, bucket_starts
+from services.metrics.domain.windows import floor_to
 from shared.events import ClassifiedMention
 
 
@@ -53,51 +57,52 @@ class MentionFact:
             version=mention.occurred_at,
         )
 
-    def document(self) -> dict[str, Any]:
-        """The stored fact (short field names: there is one per mention)."""
-        return {
-            "t": list(self.tracker_ids),
-            "at": self.created_at,
-            "p": self.platform,
-            "a": self.author,
-            "f": self.followers,
-            "s": self.sentiment,
-            "act": self.action,
-            "c": self.counted,
-            "v": self.version,
-        }
-
-    @classmethod
-    def from_document(cls, mention_id: str, doc: Mapping[str, Any]) -> MentionFact | None:
-        """The stored fact, or None when only a reply was recorded for the mention so far."""
-        if "v" not in doc:
-            return None
-        return cls(
-            mention_id=mention_id,
-            tracker_ids=tuple(doc["t"]),
-            created_at=doc["at"],
-            platform=doc["p"],
-            author=doc["a"],
-            followers=doc["f"],
-            sentiment=doc["s"],
-            action=doc["act"],
-            version=doc["v"],
+    def packed(self) -> str:
+        """The stored fact: one JSON string (one document per mention: the fewer elements,
+        the cheaper the insert), created_at and version as epoch microseconds."""
+        return _json(
+            [
+                list(self.tracker_ids),
+                micros(self.created_at),
+                self.platform,
+                self.author,
+                self.followers,
+                self.sentiment,
+                self.action,
+                micros(self.version),
+            ]
         )
 
-    def entry(self) -> list[Any]:
-        """What an hour bucket keeps of each counted mention, for sub-hour windows and for
-        recomputing author maps: created_at, author, followers, sentiment, platform, action."""
-        return [
-            self.created_at,
+    @classmethod
+    def unpack(cls, mention_id: str, packed: str) -> MentionFact:
+        trackers, created, platform, author, followers, sentiment, action, version = json.loads(
+            packed
+        )
+        return cls(
+            mention_id=mention_id,
+            tracker_ids=tuple(trackers),
+            created_at=from_micros(created),
+            platform=platform,
+            author=author,
+            followers=followers,
+            sentiment=sentiment,
+            action=action,
+            version=from_micros(version),
+        )
+
+    def entry(self) -> Entry:
+        """What an hour keeps of each counted mention, for windows that cut the hour."""
+        return (
+            micros(self.created_at),
             self.author,
             self.followers,
             self.sentiment,
             self.platform,
             self.action,
-        ]
+        )
 
     def same_contribution(self, other: MentionFact) -> bool:
-        return self.document() | {"v": None} == other.document() | {"v": None}
+        return replace(self, version=other.version) == other
 
 
 def latest_per_mention(mentions: Iterable[ClassifiedMention]) -> dict[str, MentionFact]:
@@ -118,98 +123,158 @@ def supersedes(new: MentionFact, stored: MentionFact | None) -> bool:
     return new.version > stored.version and not new.same_contribution(stored)
 
 
-BucketKey = tuple[str, Unit, datetime]
-
-
 def author_field(author: str) -> str:
-    """An author key as a MongoDB field name: `%` and `.` escaped, reversibly (exact reach)."""
+    """A key as a MongoDB field name: `%` and `.` escaped, reversibly."""
     return author.replace("%", "%25").replace(".", "%2E")
 
 
-def entry_field(mention_id: str) -> str:
-    """Where an hour bucket keeps a mention's entry: `m.<mention id, escaped>`."""
-    return f"m.{author_field(mention_id)}"
+#: A mention's entry in an hour: created_at (microseconds since the epoch), author, followers,
+#: sentiment, platform, action.
+Entry = tuple[int, str, int, str, str, str]
+Counts = dict[str, int]
 
 
-class BucketDeltas:
-    """Per (tracker, unit, bucket start): field -> increment, and each author's largest
-    follower count (kept in the bucket as `r.<author>`, so reach needs no per-author documents).
-    Hour buckets also keep one entry per counted mention (`m.<mention>`, set or unset).
+def count_names(sentiment: str, platform: str, action: str) -> list[str]:
+    """The counters a counted mention adds one to."""
+    names = ["volume", f"s.{sentiment}", f"p.{platform}"]
+    if action == "review":
+        names.append("review")
+    return names
 
-    `$max` cannot be taken back: a bucket that loses a mention (reclassified, hidden, moved)
-    is listed in `rebuild_authors`, and its author map is recomputed from the facts.
+
+def micros(moment: datetime) -> int:
+    """A moment as integer microseconds since the epoch (exact, unlike a float)."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class DaySums:
+    """A tracker's sums for one UTC day, by hour (`"00"`..`"23"`), each a multiset that can be
+    taken back: the counters, and one entry per mention (`Entry` -> 1, or 0 once taken back).
+    The authors' follower counts (for reach) are read from the entries.
+
+    Plain dicts of JSON-ready values: a busy batch adds hundreds of these, so the write path
+    builds no datetimes or Counters.
     """
 
+    __slots__ = ("counts", "entries")
+
     def __init__(self) -> None:
-        self.by_bucket: defaultdict[BucketKey, defaultdict[str, int]] = defaultdict(
-            lambda: defaultdict(int)
+        self.counts: dict[str, Counts] = {}
+        self.entries: dict[str, dict[Entry, int]] = {}
+
+    def add_fact(self, fact: MentionFact, sign: int) -> None:
+        """Add (+1) or take back (-1) one counted mention in its hour."""
+        hour = f"{fact.created_at.hour:02d}"
+        counts = self.counts.setdefault(hour, {})
+        for name in count_names(fact.sentiment, fact.platform, fact.action):
+            counts[name] = counts.get(name, 0) + sign
+        _add_one(self.entries.setdefault(hour, {}), fact.entry(), sign)
+
+    def add(self, other: DaySums) -> None:
+        for hour, counts in other.counts.items():
+            mine = self.counts.setdefault(hour, {})
+            for name, times in counts.items():
+                _add_one(mine, name, times)
+        for hour, entries in other.entries.items():
+            theirs = self.entries.setdefault(hour, {})
+            for entry, times in entries.items():
+                _add_one(theirs, entry, times)
+
+    def hours(self) -> list[str]:
+        return sorted(set(self.counts) | set(self.entries))
+
+    def hour_counts(self, hour: str) -> Counts:
+        return self.counts.get(hour, {})
+
+    def hour_entries(self, hour: str) -> dict[Entry, int]:
+        return self.entries.get(hour, {})
+
+    def author_maxima(self, hour: str) -> dict[str, int]:
+        """Each author's largest follower count among the hour's mentions counted now."""
+        maxima: dict[str, int] = {}
+        for (_, author, followers, *_rest), times in self.hour_entries(hour).items():
+            if times > 0 and followers >= maxima.get(author, 0):
+                maxima[author] = followers
+        return maxima
+
+    def is_empty(self) -> bool:
+        return not any(
+            times
+            for part in (self.counts, self.entries)
+            for values in part.values()
+            for times in values.values()
         )
-        self.authors: defaultdict[BucketKey, dict[str, int]] = defaultdict(dict)
-        self.rebuild_authors: set[BucketKey] = set()
-        self.entries: defaultdict[BucketKey, dict[str, list[Any]]] = defaultdict(dict)
-        self.removed: defaultdict[BucketKey, set[str]] = defaultdict(set)
+
+    def document(self) -> dict[str, str]:
+        """Stored form, zeros left out (a sum that nets out stores nothing): `c` the counters
+        and `e` the entries, by hour.
+
+        Each part is one JSON string, not nested documents: a server decodes and re-encodes
+        a document element by element, and SecantusDB does so in Python, so a rollup of a
+        busy day is cheap to rewrite only when it has a handful of elements.
+        """
+        counts = {hour: kept for hour, values in self.counts.items() if (kept := _kept(values))}
+        entries = {
+            hour: [[*entry, n] for entry, n in values.items() if n]
+            for hour, values in self.entries.items()
+            if any(values.values())
+        }
+        return {"c": _json(counts), "e": _json(entries)}
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> DaySums:
+        """The sums of a stored document (a part a projection left out is empty)."""
+        sums = cls()
+        sums.counts = json.loads(doc.get("c") or "{}")
+        for hour, entries in json.loads(doc.get("e") or "{}").items():
+            sums.entries[hour] = {tuple(e[:6]): e[6] for e in entries}
+        return sums
+
+
+def _add_one(values: dict[Any, int], key: Any, times: int) -> None:
+    values[key] = values.get(key, 0) + times
+
+
+def _kept(values: Counts) -> Counts:
+    return {name: n for name, n in values.items() if n}
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+DayKey = tuple[str, datetime]  # (tracker id, UTC day start)
+
+
+class BatchDeltas:
+    """What a batch changes, per tracker and day: new facts added, replaced ones taken back."""
+
+    def __init__(self) -> None:
+        self.days: dict[DayKey, DaySums] = {}
 
     def add(self, fact: MentionFact, sign: int) -> None:
         if not fact.counted:
             return
-        fields = ["volume", f"s.{fact.sentiment}", f"p.{fact.platform}"]
-        if fact.action == "review":
-            fields.append("review")
-        author = author_field(fact.author)
-        entry = entry_field(fact.mention_id)
-        for unit, start in bucket_starts(fact.created_at).items():
-            for tracker_id in fact.tracker_ids:
-                key = (tracker_id, unit, start)
-                counts = self.by_bucket[key]
-                for name in fields:
-                    counts[name] += sign
-                if unit == "hour" and sign > 0:
-                    self.entries[key][entry] = fact.entry()
-                    self.removed[key].discard(entry)
-                elif unit == "hour":
-                    self.removed[key].add(entry)
-                if sign < 0:
-                    self.rebuild_authors.add(key)
-                else:
-                    maxima = self.authors[key]
-                    maxima[author] = max(maxima.get(author, 0), fact.followers)
+        day = floor_to(fact.created_at, "day")
+        for tracker_id in fact.tracker_ids:
+            self.days.setdefault((tracker_id, day), DaySums()).add_fact(fact, sign)
 
     def replace(self, old: MentionFact | None, new: MentionFact) -> None:
         if old is not None:
             self.add(old, -1)
         self.add(new, +1)
 
-    def non_zero(self) -> dict[BucketKey, dict[str, int]]:
-        """Buckets whose counts change, with only the fields that change."""
-        changes: dict[BucketKey, dict[str, int]] = {}
-        for key, counts in self.by_bucket.items():
-            moved = {name: value for name, value in counts.items() if value != 0}
-            if moved:
-                changes[key] = moved
-        return changes
-
-    def author_maxima(self, key: BucketKey) -> dict[str, int]:
-        """`r.<author>` -> followers for `$max`, unless the bucket's map is rebuilt anyway."""
-        if key in self.rebuild_authors:
-            return {}
-        return {f"r.{author}": followers for author, followers in self.authors[key].items()}
+    def non_empty(self) -> dict[DayKey, DaySums]:
+        """The days that change (a mention replaced by an equal one changes none)."""
+        return {key: sums for key, sums in self.days.items() if not sums.is_empty()}
 
 
-def bucket_id(tracker_id: str, unit: Unit, start: datetime) -> str:
-    """A day bucket document's `_id`: readable, unique per tracker, unit and start."""
-    return f"{tracker_id}|{unit}|{start.strftime('%Y-%m-%dT%H')}"
-
-
-def hour_id(start: datetime) -> str:
-    """The `_id` of the hour document that holds every tracker's part of that hour."""
-    return f"*|hour|{start.strftime('%Y-%m-%dT%H')}"
-
-
-def tracker_field(tracker_id: str) -> str:
-    """Where an hour document keeps a tracker's part: `t.<tracker id, escaped>`."""
-    return f"t.{author_field(tracker_id)}"
-
-
-def field_key(field: str) -> str:
-    """The key that `author_field` escaped, back."""
-    return field.replace("%2E", ".").replace("%25", "%")
+def day_name(day: datetime) -> str:
+    return day.strftime("%Y-%m-%d")
