@@ -41,6 +41,7 @@ from services.metrics.domain.facts import (
     DayKey,
     DaySums,
     MentionFact,
+    add_to_document,
     author_field,
     count_names,
     day_name,
@@ -564,8 +565,8 @@ def _rollup_writes(
         journals: dict[str, float] = json.loads(rollup["j"]) if rollup else {}
         if journal_id in journals:
             continue  # added by an earlier attempt of this journal
-        sums = DaySums.from_document(rollup) if rollup else DaySums()
-        sums.add(DaySums.from_document(day))
+        change = DaySums.from_document(day)
+        sums = add_to_document(rollup, change) if rollup else change.document()
         kept = {
             name: at
             for name, at in journals.items()
@@ -577,7 +578,7 @@ def _rollup_writes(
             "day": day["day"],
             "v": version + 1,
             "j": json.dumps(kept | {journal_id: now}),
-            **sums.document(),
+            **sums,
         }
         # The filter names the version read; for a new rollup nothing matches, so the upsert
         # inserts it, unless another writer inserted it first (then it is read again).

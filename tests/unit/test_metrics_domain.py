@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.metrics.domain.facts import BatchDeltas, DaySums, MentionFact, micros, supersedes
+from services.metrics.domain.facts import (
+    BatchDeltas,
+    DaySums,
+    MentionFact,
+    add_to_document,
+    micros,
+    supersedes,
+)
 from services.metrics.domain.formulas import (
     follower_growth,
     net_sentiment,
@@ -136,3 +143,36 @@ def test_a_day_sums_document_round_trips_entries_exactly() -> None:
 def test_a_packed_fact_unpacks_to_the_same_fact() -> None:
     original = fact(created_at=T0 + timedelta(microseconds=7), tracker_ids=("a.b", "c"))
     assert MentionFact.unpack(original.mention_id, original.packed()) == original
+
+
+def test_adding_to_a_stored_day_appends_entries_and_compacts_an_hour_with_take_backs() -> None:
+    first, second = fact(), fact(mention_id="x:2", author="x:u2", followers=40)
+    stored = DaySums()
+    stored.add_fact(first, +1)
+    change = DaySums()
+    change.add_fact(second, +1)
+    added = add_to_document(stored.document(), change)
+    assert added["e"][HOUR3].count("x:u") == 2  # appended: both entries listed
+    day = DaySums.from_document(added)
+    assert day.hour_counts(HOUR3)["volume"] == 2
+    assert day.author_maxima(HOUR3) == {"x:u1": 10, "x:u2": 40}
+
+    hidden = DaySums()
+    hidden.add_fact(second, -1)
+    compacted = add_to_document(added, hidden)
+    assert compacted["e"][HOUR3].count("x:u") == 1  # the cancelled pair is gone
+    assert DaySums.from_document(compacted).author_maxima(HOUR3) == {"x:u1": 10}
+
+    emptied = DaySums()
+    emptied.add_fact(first, -1)
+    assert DaySums.from_document(add_to_document(compacted, emptied)).is_empty()
+
+
+def test_an_entry_listed_twice_counts_twice() -> None:
+    twice = DaySums()
+    twice.add_fact(fact(), +1)
+    again = DaySums()
+    again.add_fact(fact(mention_id="x:9"), +1)  # same time, author and labels
+    day = DaySums.from_document(add_to_document(twice.document(), again))
+    assert day.hour_counts(HOUR3)["volume"] == 2
+    assert sum(day.hour_entries(HOUR3).values()) == 2

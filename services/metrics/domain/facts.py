@@ -212,30 +212,71 @@ class DaySums:
             for times in values.values()
         )
 
-    def document(self) -> dict[str, str]:
+    def document(self) -> dict[str, Any]:
         """Stored form, zeros left out (a sum that nets out stores nothing): `c` the counters
-        and `e` the entries, by hour.
+        by hour, `e.<hour>` the hour's entries as `[*entry, times]` items.
 
-        Each part is one JSON string, not nested documents: a server decodes and re-encodes
-        a document element by element, and SecantusDB does so in Python, so a rollup of a
-        busy day is cheap to rewrite only when it has a handful of elements.
+        Each part is a JSON string, not nested documents: a server decodes and re-encodes a
+        document element by element, and SecantusDB does so in Python, so a rollup of a busy
+        day is cheap to rewrite only when it has few elements.
         """
         counts = {hour: kept for hour, values in self.counts.items() if (kept := _kept(values))}
         entries = {
-            hour: [[*entry, n] for entry, n in values.items() if n]
+            hour: _json([[*entry, n] for entry, n in values.items() if n])
             for hour, values in self.entries.items()
             if any(values.values())
         }
-        return {"c": _json(counts), "e": _json(entries)}
+        return {"c": _json(counts), "e": entries}
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> DaySums:
-        """The sums of a stored document (a part a projection left out is empty)."""
+        """The sums of a stored document (a part a projection left out is empty). An entry
+        may be listed more than once (`add_to_document` appends): its times are summed."""
         sums = cls()
         sums.counts = json.loads(doc.get("c") or "{}")
-        for hour, entries in json.loads(doc.get("e") or "{}").items():
-            sums.entries[hour] = {tuple(e[:6]): e[6] for e in entries}
+        for hour, packed in (doc.get("e") or {}).items():
+            entries: dict[Entry, int] = {}
+            for item in json.loads(packed):
+                _add_one(entries, tuple(item[:6]), item[6])
+            sums.entries[hour] = entries
         return sums
+
+
+def add_to_document(stored: Mapping[str, Any], change: DaySums) -> dict[str, Any]:
+    """`stored` (a day's `c` and `e`) plus `change`, in stored form.
+
+    The counters are summed. An hour's entries are appended to its stored JSON list without
+    reading it (a mention is added once, so appending is adding); an hour from which the
+    change takes entries back is read, summed and written anew, so it does not keep
+    cancelled pairs. A busy day is thus rewritten in time proportional to its size, not to
+    the work of parsing it."""
+    total = DaySums()
+    total.counts = json.loads(stored.get("c") or "{}")
+    for hour, counts in change.counts.items():
+        mine = total.counts.setdefault(hour, {})
+        for name, times in counts.items():
+            _add_one(mine, name, times)
+    entries: dict[str, str] = dict(stored.get("e") or {})
+    for hour, values in change.entries.items():
+        items = [[*entry, n] for entry, n in values.items() if n]
+        if not items:
+            continue
+        known = entries.get(hour)
+        if known is None:
+            entries[hour] = _json(items)
+        elif all(n > 0 for n in values.values()):
+            entries[hour] = f"{known[:-1]},{_json(items)[1:]}"
+        else:
+            merged = DaySums.from_document({"e": {hour: known}})
+            merged.entries.setdefault(hour, {})
+            for entry, n in values.items():
+                _add_one(merged.entries[hour], entry, n)
+            kept = [[*entry, n] for entry, n in merged.entries[hour].items() if n]
+            if kept:
+                entries[hour] = _json(kept)
+            else:
+                del entries[hour]
+    return {"c": total.document()["c"], "e": entries}
 
 
 def _add_one(values: dict[Any, int], key: Any, times: int) -> None:
