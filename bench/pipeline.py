@@ -124,19 +124,37 @@ class Pipeline:
 
 
 class Counter:
-    """The number of bench mentions the metrics service counts, over all trackers."""
+    """The number of bench mentions the metrics service has counted, over all trackers.
+
+    Read from its `smm_mentions_total` counters (they move once a batch's aggregates are
+    written), not from `GET /v1/kpis`: polling ten trackers' KPIs twenty times a second would
+    load the service being measured. `kpi_total` checks the KPI API agrees at the end."""
 
     def __init__(self, client: httpx.AsyncClient, metrics_url: str, since: datetime) -> None:
         self.client = client
-        self.url = metrics_url + "/v1/kpis"
+        self.metrics_url = metrics_url
         self.window = {
             "from": (since - timedelta(hours=1)).isoformat(),
             "to": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
         }
 
     async def total(self) -> int:
+        text = (await self.client.get(self.metrics_url + "/metrics")).text
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in text.splitlines()
+            if line.startswith("smm_mentions_total{")
+            and any(f'tracker="{brand}"' in line for brand in BRANDS)
+        )
+
+    async def kpi_total(self) -> int:
         answers = await asyncio.gather(
-            *(self.client.get(self.url, params={"tracker_id": b, **self.window}) for b in BRANDS)
+            *(
+                self.client.get(
+                    self.metrics_url + "/v1/kpis", params={"tracker_id": b, **self.window}
+                )
+                for b in BRANDS
+            )
         )
         return sum(a.json()["mention_volume"] for a in answers if a.status_code == 200)
 
@@ -180,6 +198,9 @@ async def sustained(pipe: Pipeline, count: int, offset: int, batch: int) -> tupl
         while await counter.total() - before < accepted:  # noqa: ASYNC110 - polling an API
             await asyncio.sleep(0.2)
         elapsed = time.perf_counter() - started
+        counted = await counter.kpi_total()
+        if counted < accepted:  # the KPI API must show what the counters say
+            raise SystemExit(f"KPI API counts {counted:,} of {accepted:,} mentions")
     return accepted / elapsed, accepted
 
 

@@ -1,0 +1,56 @@
+"""The pipeline and metrics benchmarks run, in a short form, in every test run.
+
+Their numbers are not checked here (a benchmark is not a timed test); what is checked is that
+they still start the whole stack, push load through it, finish, and print every measurement.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = r"[\d,.]+"
+
+
+def run(script: str, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "SMM_LOG_LEVEL": "WARNING"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout
+
+
+def test_pipeline_benchmark_short() -> None:
+    out = run(
+        "pipeline.py", "--mentions", "400", "--batch", "100", "--rate", "100", "--seconds", "2"
+    )
+    assert re.search(rf"sustained, ingest -> moderation -> metrics: {NUMBER} mentions/s", out), out
+    assert re.search(rf"p50 {NUMBER} s, p99 {NUMBER} s", out), out
+    assert re.search(rf"raw aiokafka consume \+ produce on the same broker: {NUMBER}", out), out
+    assert re.search(rf"ratio pipeline/raw: {NUMBER}", out), out
+
+
+def test_metrics_benchmark_short() -> None:
+    out = run(
+        "metrics.py", "--mentions", "3000", "--trackers", "5", "--queries", "3", "--order", "both"
+    )
+    for order in ("time", "shuffled"):
+        assert re.search(rf"\[{order} order\] aggregated: {NUMBER} mentions/s", out), out
+        assert re.search(rf"\[{order} order\] seconds per aggregation step, summed: plan", out), out
+        assert re.search(rf"\[{order} order\] GET /v1/kpis 30-day window: p50 {NUMBER} ms", out), (
+            out
+        )
