@@ -51,7 +51,7 @@ from services.metrics.domain.facts import (
 from services.metrics.domain.windows import DAY, HOUR, Unit, floor_to
 from services.metrics.exporter import AGGREGATION_STEP
 from shared.events import ClassifiedMention, utc_now
-from shared.mongo import DUPLICATE_KEY, Document
+from shared.mongo import DUPLICATE_KEY, Document, insert_new
 
 MENTIONS = "metrics_mentions"
 ROLLUPS = "metrics_rollups"
@@ -196,7 +196,7 @@ class MentionAggregates:
             mention_id: {"_id": mention_id, "f": fact.packed(), "src": list(position)}
             for mention_id, (fact, position) in latest.items()
         }
-        inserting = asyncio.create_task(_insert_new(self._mentions, list(documents.values())))
+        inserting = asyncio.create_task(insert_new(self._mentions, list(documents.values())))
         await asyncio.sleep(0)  # let the insert be sent before the computing starts
         with _step("plan"):
             deltas = BatchDeltas()
@@ -333,7 +333,7 @@ class MentionAggregates:
         know which rollups to look up."""
         new = tracker_ids - self._known_trackers
         if new:
-            await _insert_new(self._trackers, [{"_id": tracker_id} for tracker_id in sorted(new)])
+            await insert_new(self._trackers, [{"_id": tracker_id} for tracker_id in sorted(new)])
             self._known_trackers |= new
 
     async def _add_to_rollups(
@@ -599,20 +599,6 @@ def _merge_maxima(maxima: dict[str, int], pairs: Iterable[tuple[str, int]]) -> N
     for author, followers in pairs:
         if followers >= maxima.get(author, 0):
             maxima[author] = followers
-
-
-async def _insert_new(collection: AsyncCollection[Document], documents: list[Document]) -> set[str]:
-    """Insert documents; return the ids that already existed (the rest are new)."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(error.get("code") != DUPLICATE_KEY for error in errors):
-            raise
-        return {documents[error["index"]]["_id"] for error in errors}
-    return set()
 
 
 async def _replace_all(
