@@ -4,9 +4,10 @@ exactly once.
 Collections:
 - `metrics_mentions`: one *fact* per mention (what the KPIs read), with `src`, the position
   of the message it was written from;
-- `metrics_rollups`: per tracker and UTC day, the sum of its facts (`DaySums`: counts, author
-  multiset and mention entries per hour), a version `v` for compare-and-set, and the journals
-  it holds (`j`);
+- `metrics_rollups`: per tracker and UTC day, the sum of its facts (`DaySums`: counters and
+  mention entries per hour), a version `v` for compare-and-set, and the journals it holds
+  (`j`);
+- `metrics_trackers`: the trackers that have rollups (reads over all trackers look them up);
 - `metrics_journal`, `metrics_offsets`: a batch's plan while it is carried out, and per
   partition the next offset to plan and the journals being carried out (`pending`);
 - `metrics_replies`: the earliest published reply per mention.

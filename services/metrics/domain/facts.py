@@ -5,10 +5,10 @@ per tracker and UTC day, split by hour, so when a mention arrives again they cha
 (new - old) contribution: nothing for a redelivery, a move between hours for a
 reclassification, and a removal when the automatic routing now hides it as spam.
 
-`DaySums` is that sum for one tracker and day, and every part of it can be taken back: counts,
-the authors' follower counts as a *multiset* (`<author>|<followers>` -> how many mentions), and
-one entry per mention (for windows that start or end inside an hour). A batch's change is a
-`DaySums` with negative parts, and adding up stored `DaySums` gives the day's totals.
+`DaySums` is that sum for one tracker and day, and every part of it can be taken back: the
+counters, and one entry per mention (time, author, followers, labels), from which reach over
+distinct authors and windows that start or end inside an hour are computed. A batch's change
+is a `DaySums` with negative parts, and adding up stored `DaySums` gives the day's totals.
 """
 
 from __future__ import annotations
