@@ -203,10 +203,12 @@ class MentionAggregates:
             deltas = BatchDeltas()
             for fact, _ in latest.values():
                 deltas.add(fact, +1)
+        # A rollup that a replaced fact adds is not read here: its write finds it changed
+        # (compare-and-set) and reads it then.
         reading = asyncio.create_task(
             _find_ids(self._rollups, [rollup_id(*key) for key in deltas.days])
         )
-        with _step("facts"):
+        with _step("facts"), _cancelled_on_error(inserting, reading):
             existing = await inserting
             stored = {doc["_id"]: doc for doc in await _find_ids(self._mentions, existing)}
         started = time.perf_counter()
@@ -264,7 +266,7 @@ class MentionAggregates:
         }
         inserting = asyncio.create_task(self._journal.insert_one(journal))
         await asyncio.sleep(0)  # sent; the rollup writes are computed meanwhile
-        with _step("plan"):
+        with _step("plan"), _cancelled_on_error(inserting):
             writes = _rollup_writes(
                 journal["_id"], _by_rollup(journal["days"]), plan.rollups, pending
             )
@@ -518,6 +520,17 @@ class MentionAggregates:
         return {
             doc["_id"]: list(MentionFact.unpack(doc["_id"], doc["f"]).tracker_ids) for doc in docs
         }
+
+
+@contextlib.contextmanager
+def _cancelled_on_error(*tasks: asyncio.Task[Any]) -> Iterator[None]:
+    """Leave no task of ours running (or failing unobserved) when the batch fails."""
+    try:
+        yield
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 @contextlib.contextmanager
