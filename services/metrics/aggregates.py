@@ -153,7 +153,7 @@ class MentionAggregates:
             ]
             if pending:
                 for journal_id in pending:
-                    await self._finish(journal_id)
+                    await self._finish(journal_id, set(state["pending"]))
                 continue
             next_offsets: dict[str, int] = {part: int(state["next"].get(part, 0)) for part in parts}
             fresh = [(pos, m) for pos, m in batch if pos[1] >= next_offsets[pos[0]]]
@@ -211,34 +211,33 @@ class MentionAggregates:
         with _step("facts"), _cancelled_on_error(inserting, reading):
             existing = await inserting
             stored = {doc["_id"]: doc for doc in await _find_ids(self._mentions, existing)}
-        started = time.perf_counter()
-        overwrite: list[Document] = []
-        never_counted: set[str] = set()
-        for mention_id in existing:
-            fact = latest[mention_id][0]
-            doc = stored.get(mention_id)
-            if doc is None or _never_counted(doc, next_offsets):
-                overwrite.append(documents[mention_id])  # new after all
-                never_counted.add(mention_id)
-                continue
-            deltas.add(fact, -1)
-            old = MentionFact.unpack(mention_id, doc["f"])
-            if not supersedes(fact, old):
-                applied.unchanged += 1
-                continue
-            deltas.replace(old, fact)
-            overwrite.append(documents[mention_id])
-            applied.changed.append((old, fact))
-        applied.new = [
-            fact
-            for mention_id, (fact, _) in latest.items()
-            if mention_id not in existing or mention_id in never_counted
-        ]
-        days = [
-            {"tracker_id": tracker_id, "day": day, **sums.document()}
-            for (tracker_id, day), sums in sorted(deltas.non_empty().items())
-        ]
-        AGGREGATION_STEP.labels("plan").observe(time.perf_counter() - started)
+        with _step("plan"):
+            overwrite: list[Document] = []
+            never_counted: set[str] = set()
+            for mention_id in existing:
+                fact = latest[mention_id][0]
+                doc = stored.get(mention_id)
+                if doc is None or _never_counted(doc, next_offsets):
+                    overwrite.append(documents[mention_id])  # new after all
+                    never_counted.add(mention_id)
+                    continue
+                deltas.add(fact, -1)  # take the addition as new back
+                old = MentionFact.unpack(mention_id, doc["f"])
+                if not supersedes(fact, old):
+                    applied.unchanged += 1
+                    continue
+                deltas.replace(old, fact)
+                overwrite.append(documents[mention_id])
+                applied.changed.append((old, fact))
+            applied.new = [
+                fact
+                for mention_id, (fact, _) in latest.items()
+                if mention_id not in existing or mention_id in never_counted
+            ]
+            days = [
+                {"tracker_id": tracker_id, "day": day, **sums.document()}
+                for (tracker_id, day), sums in sorted(deltas.non_empty().items())
+            ]
         with _step("rollups_read"):
             rollups = {doc["_id"]: doc for doc in await reading}
         return Plan({"overwrite": overwrite, "days": days}, rollups)
@@ -282,15 +281,19 @@ class MentionAggregates:
         await self._carry_out(journal, pending, writes)
         return True
 
-    async def _finish(self, journal_id: str) -> None:
+    async def _finish(self, journal_id: str, pending: set[str]) -> None:
         """Carry out a pending journal (one left by an owner that died after its claim)."""
         journal = await self._journal.find_one({"_id": journal_id})
         if journal is None:  # finished meanwhile by someone else
-            await self._offsets.update_one(
-                {"_id": OFFSETS_ID}, {"$unset": {f"pending.{journal_id}": ""}}
-            )
+            await self._unlist(journal_id)
             return
-        await self._carry_out(journal, set((await self._state())["pending"]))
+        await self._carry_out(journal, pending)
+
+    async def _unlist(self, journal_id: str) -> None:
+        """The journal is no longer pending."""
+        await self._offsets.update_one(
+            {"_id": OFFSETS_ID}, {"$unset": {f"pending.{journal_id}": ""}}
+        )
 
     async def _carry_out(
         self, journal: Document, pending: set[str], writes: RollupWrites | None = None
@@ -316,9 +319,7 @@ class MentionAggregates:
             # Journal first: a pending id without a journal is finished (`_finish`), while a
             # journal no longer pending would be left to `drop_orphan_journals`.
             await self._journal.delete_one({"_id": journal["_id"]})
-            await self._offsets.update_one(
-                {"_id": OFFSETS_ID}, {"$unset": {f"pending.{journal['_id']}": ""}}
-            )
+            await self._unlist(journal["_id"])
 
     async def record_replies(self, first_reply_at: Mapping[str, datetime]) -> None:
         """Our earliest published reply per mention (`$min`, so order and repeats do not matter)."""
@@ -407,7 +408,7 @@ class MentionAggregates:
         ]
         found = await asyncio.gather(*lookups)
         return {
-            (rollup["tracker_id"], _utc(rollup["day"])): DaySums.from_document(rollup)
+            (rollup["tracker_id"], as_utc(rollup["day"])): DaySums.from_document(rollup)
             for rollups in found
             for rollup in rollups
         }
@@ -502,7 +503,8 @@ class MentionAggregates:
         # From the replies: they are few, a tracker's mentions are many. A reply is published
         # after the mention, so at >= start bounds the scan.
         replied = {
-            doc["_id"]: _utc(doc["at"]) async for doc in self._replies.find({"at": {"$gte": start}})
+            doc["_id"]: as_utc(doc["at"])
+            async for doc in self._replies.find({"at": {"$gte": start}})
         }
         facts = [
             MentionFact.unpack(doc["_id"], doc["f"])
@@ -560,7 +562,7 @@ RollupWrites = tuple[list[str], list[ReplaceOne[Document]]]
 
 
 def _by_rollup(days: Sequence[Document]) -> dict[str, Document]:
-    return {rollup_id(day["tracker_id"], _utc(day["day"])): day for day in days}
+    return {rollup_id(day["tracker_id"], as_utc(day["day"])): day for day in days}
 
 
 def _rollup_writes(
@@ -646,5 +648,6 @@ async def _find_ids(
     return [doc for docs in found for doc in docs]
 
 
-def _utc(moment: datetime) -> datetime:
+def as_utc(moment: datetime) -> datetime:
+    """A datetime read from MongoDB as aware UTC (a client without `tz_aware` reads naive)."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, InsertOne, UpdateOne
@@ -21,6 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.metrics import aggregates
+from services.metrics.aggregates import as_utc
 from shared.events import EngagementObservation, PostEvent, utc_now
 from shared.mongo import DUPLICATE_KEY, Document
 
@@ -124,7 +125,7 @@ class PostStore:
         query = {"_id": {"$in": list(reply_to)}, "published_at": {"$exists": True}}
         async for doc in self._posts.find(query, {"published_at": 1}):
             mention_id = reply_to[doc["_id"]]
-            at = _utc(doc["published_at"])
+            at = as_utc(doc["published_at"])
             published[mention_id] = min(published.get(mention_id, at), at)
         return published
 
@@ -306,7 +307,3 @@ async def _ignoring_duplicates(write: Any) -> None:
         errors = exc.details.get("writeErrors", [])
         if any(error.get("code") != DUPLICATE_KEY for error in errors):
             raise
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
