@@ -238,7 +238,9 @@ def run(
         return {
             "seconds": done - first,
             "rate": args.mentions / (done - first) if done > first else float("nan"),
-            "facts": db["metrics_mentions"].estimated_document_count(),
+            "mentions": len(
+                {i for doc in db["metrics_directory"].find({}, {"ids": 1}) for i in doc["ids"]}
+            ),
             "rollups": db["metrics_rollups"].estimated_document_count(),
             "latencies": latencies,
             "steps": steps,
@@ -282,7 +284,7 @@ def main() -> None:
     for order, result in results.items():
         print(
             f"[{order} order] aggregated: {result['rate']:,.0f} mentions/s in one process "
-            f"({result['seconds']:.0f} s); stored {result['facts']:,} mention facts, "
+            f"({result['seconds']:.0f} s); {result['mentions']:,} distinct mentions listed, "
             f"{result['rollups']:,} tracker-day rollups"
         )
         steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result["steps"].items())

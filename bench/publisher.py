@@ -53,7 +53,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def channel_documents(count: int, fake: str) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    channels = []
+    channels: list[dict[str, Any]] = []
     for i in range(count):
         kind = PLATFORMS[i % len(PLATFORMS)]
         base = f"{fake}/webhook/hook" if kind == "generic" else f"{fake}/{kind}"

@@ -1,22 +1,23 @@
-"""The mention aggregates in MongoDB: facts, tracker-day rollups, and how a batch lands
-exactly once.
+"""The mention aggregates in MongoDB: tracker-day rollups, and how a batch lands exactly once.
 
 Collections:
-- `metrics_mentions`: one *fact* per mention (what the KPIs read), with `src`, the position
-  of the message it was written from;
-- `metrics_rollups`: per tracker and UTC day, the sum of its facts (`DaySums`: counters and
-  mention entries per hour), a version `v` for compare-and-set, and the journals it holds
-  (`j`);
+- `metrics_rollups`: per tracker and UTC day, the sum of its mentions' facts (`DaySums`:
+  counters and one entry per mention, by hour), a version `v` for compare-and-set, and the
+  journals it holds (`j`). The entries are the stored facts: a mention seen again is looked
+  up in the rollup of its first tracker, day and hour;
+- `metrics_directory`: per batch and tracker, the ids of the tracker's new mentions (a
+  multikey index on `ids`): which trackers a mention belongs to, when only its id is known
+  (a reply post names the mention it answers);
 - `metrics_trackers`: the trackers that have rollups (reads over all trackers look them up);
 - `metrics_journal`, `metrics_offsets`: a batch's plan while it is carried out, and per
   partition the next offset to plan and the journals being carried out (`pending`);
 - `metrics_replies`: the earliest published reply per mention.
 
 A KPI window reads one rollup per tracker and day. Why whole rewrites of a few-element
-document and not `$inc` of many paths: SecantusDB (the local and test server) costs about
+document, and no document per mention: SecantusDB (the local and test server) costs about
 70 microseconds an insert or a small rewrite, but an update of hundreds of paths, or of a
-document with thousands of elements, costs milliseconds (`bench/metrics.py`). MongoDB itself
-is fine with both.
+document with thousands of elements, costs milliseconds, and a key of a multikey index about
+18 microseconds (`bench/metrics.py`). MongoDB itself is fine with all of these.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -41,28 +42,35 @@ from services.metrics.domain.facts import (
     BatchDeltas,
     DayKey,
     DaySums,
+    Entry,
     MentionFact,
     add_to_document,
     author_field,
     count_names,
     day_name,
+    from_micros,
+    latest_per_mention,
     micros,
+    stored_mentions,
     supersedes,
 )
 from services.metrics.domain.windows import DAY, HOUR, Unit, floor_to
 from services.metrics.exporter import AGGREGATION_STEP
 from shared.events import ClassifiedMention, utc_now
+from shared.logging import get_logger
 from shared.mongo import DUPLICATE_KEY, Document, insert_new
 
-MENTIONS = "metrics_mentions"
+log = get_logger(__name__)
+
 ROLLUPS = "metrics_rollups"
 JOURNAL = "metrics_journal"
 OFFSETS = "metrics_offsets"
 REPLIES = "metrics_replies"
 TRACKERS = "metrics_trackers"
+DIRECTORY = "metrics_directory"
 
 INDEXES: dict[str, list[IndexModel]] = {
-    MENTIONS: [],
+    DIRECTORY: [IndexModel([("ids", ASCENDING)], name="ids")],
     # No secondary index: each costs a rollup rewrite as much again, and every read knows
     # the `_id`s it wants (`rollup_id`: tracker and day; trackers from `metrics_trackers`).
     ROLLUPS: [],
@@ -79,6 +87,8 @@ OFFSETS_ID = "mentions"
 JOURNALS_KEPT = timedelta(minutes=2)
 #: A journal that never became pending (its claim lost) is garbage after this long.
 ORPHAN_AFTER = timedelta(hours=1)
+#: Rollups kept in memory as last stored (the days a live stream keeps adding to).
+ROLLUP_CACHE = 4_000
 #: Ids per `$in` query: SecantusDB checks each found document against the whole list.
 IN_CHUNK = 50
 
@@ -102,37 +112,45 @@ class MentionAggregates:
 
     A batch is applied in steps that are each safe to repeat or to lose:
 
-    1. **Claim facts.** Insert each mention's fact (`src`: its position). An id that exists
-       was seen before; its stored fact is read. A stored fact whose `src` is at or past the
-       partition's next offset was written by an attempt that died before step 3: it was
-       never counted, so it counts as new.
-    2. **Plan.** Compute in memory each touched tracker-day's change (`BatchDeltas`: new facts
-       added, replaced ones taken back) and the facts to overwrite; write the plan as ONE
-       journal document (atomic).
-    3. **Claim the offsets.** One conditional update of the offsets document moves every
+    1. **Plan.** Read the rollups the batch touches. A mention seen before has its entry
+       (its stored fact) in the rollup of its first tracker, day and hour: Kafka keys
+       mentions by `mention_id`, so every message of a mention comes through one partition,
+       whose owner has carried out every earlier batch before planning this one. Compute
+       each touched tracker-day's change (`BatchDeltas`: new facts added, replaced ones taken
+       back) and write it, with the new mentions' directory entries, as ONE journal document
+       (atomic). Nothing else is written before step 2.
+    2. **Claim the offsets.** One conditional update of the offsets document moves every
        partition of the batch from the next offset the plan started at to past its end, and
        lists the journal under `pending`. Only one claim per starting offset can succeed: a
        deposed owner still working on the same messages fails here, drops its journal and
        starts over from what the winner left.
-    4. **Carry out.** Overwrite the facts and add the plan's change to each tracker-day's
-       rollup: read it, add, and replace it only if its version `v` is still the one read
-       (else read again); the rollup lists the journal in `j` in the same write, so a
-       journal carried out twice adds once. Then delete and unlist the journal. Before
-       planning, a consumer carries out every pending journal of its partitions (left by an
-       owner that died after step 3).
+    3. **Carry out.** Write the directory entries (by id, so twice is once) and add the
+       plan's change to each tracker-day's rollup: read it, add, and replace it only if its
+       version `v` is still the one read (else read again); the rollup lists the journal in
+       `j` in the same write, so a journal carried out twice adds once. Then delete and
+       unlist the journal. Before planning, a consumer carries out every pending journal of
+       its partitions (left by an owner that died after step 2).
 
     Messages below a partition's next offset are skipped, so redeliveries cost one read; a
-    duplicate at another offset finds its fact stored and unchanged.
+    duplicate at another offset finds its entry stored and unchanged.
     """
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self._mentions = db[MENTIONS]
         self._rollups = db[ROLLUPS]
+        self._directory = db[DIRECTORY]
         self._journal = db[JOURNAL]
         self._offsets = db[OFFSETS]
         self._replies = db[REPLIES]
         self._trackers = db[TRACKERS]
         self._known_trackers: set[str] = set()
+        # Pipelining: a batch is carried out in the background while the next one is decoded
+        # and planned. The plan reads the rollups the running carry-out writes from
+        # `_writing` (as they will be), and recently written ones from `_cache`, which is only
+        # trusted while this instance alone moved its partitions on (`_claimed`).
+        self._in_flight: tuple[str, asyncio.Task[dict[str, Document]]] | None = None
+        self._writing: dict[str, Document] = {}
+        self._cache: OrderedDict[str, Document] = OrderedDict()
+        self._claimed: dict[str, int] = {}
 
     @staticmethod
     def partition_key(topic: str, partition: int) -> str:
@@ -142,20 +160,29 @@ class MentionAggregates:
     # --- writing ------------------------------------------------------------------------
 
     async def apply(self, batch: Sequence[tuple[Position, ClassifiedMention]]) -> AppliedMentions:
-        """Aggregate a batch of positioned mentions exactly once (see the class docstring)."""
+        """Aggregate a batch of positioned mentions exactly once (see the class docstring).
+
+        Returns once the batch is claimed; it is carried out in the background while the
+        next batch is planned (`drain` waits for it). A replica killed meanwhile leaves the
+        journal pending, and the partition's next owner carries it out."""
         parts = {part for (part, _), _ in batch}
         while batch:
             state = await self._state()
+            running = self._in_flight[0] if self._in_flight else None
             pending = [
                 journal_id
                 for journal_id, journal_parts in state["pending"].items()
-                if parts & set(journal_parts)
+                if journal_id != running and parts & set(journal_parts)
             ]
             if pending:
+                await self.landed()
+                self._forget()  # someone else wrote these partitions' mentions
                 for journal_id in pending:
                     await self._finish(journal_id, set(state["pending"]))
                 continue
             next_offsets: dict[str, int] = {part: int(state["next"].get(part, 0)) for part in parts}
+            if any(self._claimed.get(part) != offset for part, offset in next_offsets.items()):
+                self._forget()  # another owner moved a partition on since this one did
             fresh = [(pos, m) for pos, m in batch if pos[1] >= next_offsets[pos[0]]]
             applied = AppliedMentions(unchanged=len(batch) - len(fresh))
             if not fresh:
@@ -163,10 +190,50 @@ class MentionAggregates:
             ends: dict[str, int] = {}
             for (part, offset), _ in fresh:
                 ends[part] = max(ends.get(part, -1), offset)
-            plan = await self._plan(fresh, next_offsets, applied)
+            plan = await self._plan([mention for _, mention in fresh], applied)
+            if not await self.landed():
+                continue  # the last carry-out failed: its journal is pending, plan again
             if await self._claim(next_offsets, ends, plan, set(state["pending"])):
                 return applied
+            self._forget()
         return AppliedMentions()
+
+    async def drain(self) -> None:
+        """Wait until the last claimed batch is carried out (raises what it raised)."""
+        if self._in_flight is not None:
+            task = self._in_flight[1]
+            self._in_flight = None
+            try:
+                self._remember(await task)
+            except BaseException:
+                self._forget()
+                raise
+
+    async def landed(self) -> bool:
+        """`drain`, with a failure logged, not raised: its journal stays pending, and is
+        finished before its partitions go on (here, or by their next owner)."""
+        try:
+            await self.drain()
+        except Exception:
+            log.exception("carrying out a claimed batch failed; it is finished before going on")
+            return False
+        return True
+
+    def _remember(
+        self, written: Mapping[str, Document], writing: dict[str, Document] | None = None
+    ) -> None:
+        """Cache rollups as stored now (read, or written by the carry-out that landed)."""
+        self._writing = writing or {}
+        for key, doc in written.items():
+            self._cache[key] = doc
+            self._cache.move_to_end(key)
+        while len(self._cache) > ROLLUP_CACHE:
+            self._cache.popitem(last=False)
+
+    def _forget(self) -> None:
+        self._writing = {}
+        self._cache.clear()
+        self._claimed.clear()
 
     async def _state(self) -> Document:
         state = await self._offsets.find_one({"_id": OFFSETS_ID})
@@ -176,71 +243,45 @@ class MentionAggregates:
             return {"next": {}, "pending": {}}
         return state
 
-    async def _plan(
-        self,
-        fresh: Sequence[tuple[Position, ClassifiedMention]],
-        next_offsets: Mapping[str, int],
-        applied: AppliedMentions,
-    ) -> Plan:
-        """Steps 1 and 2: claim new facts, read known ones, and compute the change.
-
-        Most mentions are new, so the change is computed as if all were while their facts are
-        inserted, and the rollups it touches are read meanwhile; the few seen before are then
-        taken out again and handled as they are."""
-        latest: dict[str, tuple[MentionFact, Position]] = {}
-        for position, mention in fresh:
-            fact = MentionFact.of(mention)
-            known = latest.get(fact.mention_id)
-            if known is None or fact.version >= known[0].version:
-                latest[fact.mention_id] = (fact, position)
-        documents = {
-            mention_id: {"_id": mention_id, "f": fact.packed(), "src": list(position)}
-            for mention_id, (fact, position) in latest.items()
+    async def _plan(self, fresh: Sequence[ClassifiedMention], applied: AppliedMentions) -> Plan:
+        """Step 1: read the touched rollups, find the mentions seen before, compute the change."""
+        latest = latest_per_mention(fresh)
+        touched = {
+            rollup_id(tracker_id, floor_to(fact.created_at, "day"))
+            for fact in latest.values()
+            for tracker_id in fact.tracker_ids
         }
-        inserting = asyncio.create_task(insert_new(self._mentions, list(documents.values())))
-        await asyncio.sleep(0)  # let the insert be sent before the computing starts
+        rollups: dict[str, Document] = {}
+        for key in touched:
+            known = self._writing.get(key) or self._cache.get(key)
+            if known is not None:
+                rollups[key] = known
+        with _step("rollups_read"):
+            read = await _find_ids(self._rollups, touched - rollups.keys())
+        for doc in read:
+            rollups[doc["_id"]] = doc
+        self._remember({doc["_id"]: doc for doc in read}, writing=self._writing)
         with _step("plan"):
+            stored = _StoredFacts(rollups)
             deltas = BatchDeltas()
-            for fact, _ in latest.values():
-                deltas.add(fact, +1)
-        # A rollup that a replaced fact adds is not read here: its write finds it changed
-        # (compare-and-set) and reads it then.
-        reading = asyncio.create_task(
-            _find_ids(self._rollups, [rollup_id(*key) for key in deltas.days])
-        )
-        with _step("facts"), _cancelled_on_error(inserting, reading):
-            existing = await inserting
-            stored = {doc["_id"]: doc for doc in await _find_ids(self._mentions, existing)}
-        with _step("plan"):
-            overwrite: list[Document] = []
-            never_counted: set[str] = set()
-            for mention_id in existing:
-                fact = latest[mention_id][0]
-                doc = stored.get(mention_id)
-                if doc is None or _never_counted(doc, next_offsets):
-                    overwrite.append(documents[mention_id])  # new after all
-                    never_counted.add(mention_id)
-                    continue
-                deltas.add(fact, -1)  # take the addition as new back
-                old = MentionFact.unpack(mention_id, doc["f"])
-                if not supersedes(fact, old):
+            directory: dict[str, list[str]] = {}
+            for fact in latest.values():
+                old = stored.find(fact)
+                if old is None:
+                    deltas.add(fact, +1)
+                    applied.new.append(fact)
+                    for tracker_id in fact.tracker_ids:
+                        directory.setdefault(tracker_id, []).append(fact.mention_id)
+                elif supersedes(fact, old):
+                    deltas.replace(old, fact)
+                    applied.changed.append((old, fact))
+                else:
                     applied.unchanged += 1
-                    continue
-                deltas.replace(old, fact)
-                overwrite.append(documents[mention_id])
-                applied.changed.append((old, fact))
-            applied.new = [
-                fact
-                for mention_id, (fact, _) in latest.items()
-                if mention_id not in existing or mention_id in never_counted
-            ]
             days = [
                 {"tracker_id": tracker_id, "day": day, **sums.document()}
                 for (tracker_id, day), sums in sorted(deltas.non_empty().items())
             ]
-        with _step("rollups_read"):
-            rollups = {doc["_id"]: doc for doc in await reading}
-        return Plan({"overwrite": overwrite, "days": days}, rollups)
+        return Plan({"days": days, "directory": directory}, rollups)
 
     async def _claim(
         self,
@@ -249,13 +290,15 @@ class MentionAggregates:
         plan: Plan,
         pending: set[str],
     ) -> bool:
-        """Step 3 (and 4): move the partitions on if nobody else did; False when someone did."""
+        """Step 2 (and 3): move the partitions on if nobody else did; False when someone did."""
         condition: Document = {"_id": OFFSETS_ID}
         for part, offset in next_offsets.items():
             condition[f"next.{part}"] = offset if offset else {"$in": [0, None]}
         moved = {f"next.{part}": end + 1 for part, end in ends.items()}
-        if not plan.changes["overwrite"] and not plan.changes["days"]:
+        if not plan.changes["days"]:
             result = await self._offsets.update_one(condition, {"$set": moved})
+            if result.matched_count == 1:
+                self._claimed.update({part: end + 1 for part, end in ends.items()})
             return result.matched_count == 1
         journal: Document = {
             "_id": uuid.uuid4().hex,
@@ -278,7 +321,10 @@ class MentionAggregates:
         if result.matched_count != 1:
             await self._journal.delete_one({"_id": journal["_id"]})
             return False
-        await self._carry_out(journal, pending, writes)
+        self._claimed.update({part: end + 1 for part, end in ends.items()})
+        self._writing = dict(zip(writes.keys, writes.documents, strict=True))
+        carrying = asyncio.create_task(self._carry_out(journal, pending, writes))
+        self._in_flight = (journal["_id"], carrying)
         return True
 
     async def _finish(self, journal_id: str, pending: set[str]) -> None:
@@ -297,29 +343,25 @@ class MentionAggregates:
 
     async def _carry_out(
         self, journal: Document, pending: set[str], writes: RollupWrites | None = None
-    ) -> None:
-        """Step 4: overwrite facts, add to the rollups, then delete and unlist the journal."""
-        if journal["overwrite"]:
-            with _step("facts"):
-                await self._mentions.bulk_write(
-                    [
-                        UpdateOne(
-                            {"_id": doc["_id"]},
-                            {"$set": {k: v for k, v in doc.items() if k != "_id"}},
-                            upsert=True,
-                        )
-                        for doc in journal["overwrite"]
-                    ],
-                    ordered=False,
-                )
-        with _step("rollups_write"):
+    ) -> dict[str, Document]:
+        """Step 3: directory entries, add to the rollups, then delete and unlist the journal."""
+        with _step("directory"):
             await self._register_trackers({day["tracker_id"] for day in journal["days"]})
-            await self._add_to_rollups(journal["_id"], journal["days"], pending, writes)
+            await insert_new(
+                self._directory,
+                [
+                    {"_id": f"{journal['_id']}|{tracker_id}", "tracker_id": tracker_id, "ids": ids}
+                    for tracker_id, ids in sorted(journal["directory"].items())
+                ],
+            )
+        with _step("rollups_write"):
+            written = await self._add_to_rollups(journal["_id"], journal["days"], pending, writes)
         with _step("finish"):
             # Journal first: a pending id without a journal is finished (`_finish`), while a
             # journal no longer pending would be left to `drop_orphan_journals`.
             await self._journal.delete_one({"_id": journal["_id"]})
             await self._unlist(journal["_id"])
+        return written
 
     async def record_replies(self, first_reply_at: Mapping[str, datetime]) -> None:
         """Our earliest published reply per mention (`$min`, so order and repeats do not matter)."""
@@ -346,18 +388,23 @@ class MentionAggregates:
         days: Sequence[Document],
         pending: set[str],
         writes: RollupWrites | None = None,
-    ) -> None:
+    ) -> dict[str, Document]:
         """Add a journal's change to each tracker-day rollup once: compare-and-set on `v`,
-        reading again the rollups another writer changed meanwhile."""
+        reading again the rollups another writer changed meanwhile. Returns the rollups
+        written, as stored now."""
         todo = _by_rollup(days)
+        written: dict[str, Document] = {}
         while todo:
             if writes is None:
                 stored = {doc["_id"]: doc for doc in await _find_ids(self._rollups, todo)}
                 writes = _rollup_writes(journal_id, todo, stored, pending)
-            keys, operations = writes
-            lost = await _replace_all(self._rollups, operations)
-            todo = {keys[index]: todo[keys[index]] for index in lost}
+            lost = set(await _replace_all(self._rollups, writes.operations()))
+            for index, key in enumerate(writes.keys):
+                if index not in lost:
+                    written[key] = writes.documents[index]
+            todo = {writes.keys[index]: todo[writes.keys[index]] for index in lost}
             writes = None
+        return written
 
     async def drop_orphan_journals_every(self, interval_seconds: float) -> None:
         """Background task: `drop_orphan_journals` now and then."""
@@ -417,16 +464,24 @@ class MentionAggregates:
         return sorted(await self._trackers.distinct("_id"))
 
     async def window_totals(
-        self, tracker_id: str, start: datetime, end: datetime, *, authors: bool
-    ) -> tuple[Counter[str], dict[str, int]]:
-        """A tracker's counts over [start, end), and (if asked) each author's largest follower
-        count in it: hour sums for whole hours, mention entries for hours the window cuts."""
-        counts: Counter[str] = Counter()
-        maxima: dict[str, int] = {}
+        self,
+        tracker_id: str,
+        start: datetime,
+        end: datetime,
+        *,
+        authors: bool,
+        replied: Mapping[str, datetime] | None = None,
+    ) -> WindowTotals:
+        """A tracker's counts over [start, end); if asked, each author's largest follower count
+        in it, and the counted mentions in it that have a first reply in `replied` (mention id
+        -> reply time). Hour sums for whole hours, mention entries for hours the window cuts
+        (and for every hour, when authors or replies are asked for)."""
+        totals = WindowTotals()
         if end <= start:
-            return counts, maxima
+            return totals
         cut = [moment for moment in (start, end) if floor_to(moment, "hour") != moment]
-        parts = ["c", "e"] if authors else ["c"]
+        every_entry = authors or replied is not None
+        parts = ["c", "e"] if every_entry else ["c"]
         sums = await self._day_sums([tracker_id], start, end, parts, entries_on=cut)
         first, last = micros(start), micros(end)
         for (_, day), day_sums in sums.items():
@@ -434,19 +489,23 @@ class MentionAggregates:
                 hour_start = day + timedelta(hours=int(hour))
                 if hour_start >= end or hour_start + HOUR <= start:
                     continue
-                if start <= hour_start and hour_start + HOUR <= end:
-                    counts.update(day_sums.hour_counts(hour))
-                    if authors:
-                        _merge_maxima(maxima, day_sums.author_maxima(hour).items())
-                    continue
+                whole = start <= hour_start and hour_start + HOUR <= end
+                if whole:
+                    totals.counts.update(day_sums.hour_counts(hour))
+                    if not every_entry:
+                        continue
                 for entry, times in day_sums.hour_entries(hour).items():
-                    at, author, followers, sentiment, platform, action = entry
-                    if times > 0 and first <= at < last:
+                    at, author, followers, sentiment, platform, action, mention_id, _ = entry
+                    if times <= 0 or action == "hide" or not first <= at < last:
+                        continue
+                    if not whole:
                         for counter in count_names(sentiment, platform, action):
-                            counts[counter] += times
-                        if authors:
-                            _merge_maxima(maxima, [(author, followers)])
-        return counts, maxima
+                            totals.counts[counter] += times
+                    if authors:
+                        _merge_maxima(totals.maxima, [(author, followers)])
+                    if replied is not None and mention_id in replied:
+                        totals.replies.append((from_micros(at), replied[mention_id], action))
+        return totals
 
     async def buckets(
         self, tracker_id: str, unit: Unit, start: datetime, end: datetime
@@ -496,32 +555,60 @@ class MentionAggregates:
     async def knows_tracker(self, tracker_id: str) -> bool:
         return await self._trackers.find_one({"_id": tracker_id}) is not None
 
-    async def replies(
-        self, tracker_id: str, start: datetime, end: datetime
-    ) -> list[tuple[datetime, datetime, str]]:
-        """(created_at, first reply's published_at, routing action) of replied mentions."""
-        # From the replies: they are few, a tracker's mentions are many. A reply is published
-        # after the mention, so at >= start bounds the scan.
-        replied = {
+    async def replied_since(self, start: datetime) -> dict[str, datetime]:
+        """Mention id -> our first published reply, for replies published at or after `start`
+        (a reply comes after its mention, so these are all that a window from `start` can
+        hold)."""
+        return {
             doc["_id"]: as_utc(doc["at"])
             async for doc in self._replies.find({"at": {"$gte": start}})
         }
-        facts = [
-            MentionFact.unpack(doc["_id"], doc["f"])
-            for doc in await _find_ids(self._mentions, replied, {"f": 1})
-        ]
-        return [
-            (fact.created_at, replied[fact.mention_id], fact.action)
-            for fact in facts
-            if fact.counted and tracker_id in fact.tracker_ids and start <= fact.created_at < end
-        ]
 
     async def trackers_of(self, mention_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Trackers of the given mentions (those whose facts are known)."""
-        docs = await _find_ids(self._mentions, mention_ids, {"f": 1})
-        return {
-            doc["_id"]: list(MentionFact.unpack(doc["_id"], doc["f"]).tracker_ids) for doc in docs
-        }
+        """Trackers of the given mentions (those aggregated), from the directory."""
+        wanted = set(mention_ids)
+        found: dict[str, list[str]] = {}
+        chunks = [sorted(wanted)[i : i + IN_CHUNK] for i in range(0, len(wanted), IN_CHUNK)]
+        for chunk in chunks:
+            async for doc in self._directory.find({"ids": {"$in": chunk}}):
+                for mention_id in wanted.intersection(doc["ids"]):
+                    trackers = found.setdefault(mention_id, [])
+                    if doc["tracker_id"] not in trackers:
+                        trackers.append(doc["tracker_id"])
+        return found
+
+
+@dataclass
+class WindowTotals:
+    """What `MentionAggregates.window_totals` read: counters, each author's largest follower
+    count, and (created_at, first reply, routing action) of the replied mentions."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    maxima: dict[str, int] = field(default_factory=dict)
+    replies: list[tuple[datetime, datetime, str]] = field(default_factory=list)
+
+
+class _StoredFacts:
+    """The facts of mentions seen before, as the rollups read for a batch hold them: a
+    mention's entry is in the rollup of its first tracker, day and hour (every tracker of a
+    mention gets its entry in the same journal). Each hour is parsed when first asked."""
+
+    def __init__(self, rollups: Mapping[str, Document]) -> None:
+        self._rollups = rollups
+        self._hours: dict[tuple[str, str], dict[str, Entry]] = {}
+
+    def find(self, fact: MentionFact) -> MentionFact | None:
+        if not fact.tracker_ids:
+            return None
+        key = rollup_id(fact.tracker_ids[0], floor_to(fact.created_at, "day"))
+        hour = f"{fact.created_at.hour:02d}"
+        mentions = self._hours.get((key, hour))
+        if mentions is None:
+            packed = (self._rollups.get(key) or {}).get("e", {}).get(hour)
+            mentions = stored_mentions(packed) if packed else {}
+            self._hours[(key, hour)] = mentions
+        entry = mentions.get(fact.mention_id)
+        return MentionFact.from_entry(entry, fact.tracker_ids) if entry else None
 
 
 @contextlib.contextmanager
@@ -557,8 +644,19 @@ class Plan:
     rollups: dict[str, Document]
 
 
-#: (rollup ids, their conditional replacements), in the same order.
-RollupWrites = tuple[list[str], list[ReplaceOne[Document]]]
+@dataclass
+class RollupWrites:
+    """Rollups as they are to be stored (with `_id`), each replacing the version it was
+    computed from (`v` - 1; for a new rollup nothing, so the upsert inserts it)."""
+
+    keys: list[str] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+
+    def operations(self) -> list[ReplaceOne[Document]]:
+        return [
+            ReplaceOne({"_id": key, "v": doc["v"] - 1}, doc, upsert=True)
+            for key, doc in zip(self.keys, self.documents, strict=True)
+        ]
 
 
 def _by_rollup(days: Sequence[Document]) -> dict[str, Document]:
@@ -573,8 +671,7 @@ def _rollup_writes(
 ) -> RollupWrites:
     """Each rollup plus its change, with the journal listed in `j`: a replacement that only
     applies to the version read. Rollups that list the journal already are left alone."""
-    keys: list[str] = []
-    operations: list[ReplaceOne[Document]] = []
+    writes = RollupWrites()
     now = time.time()
     for key, day in todo.items():
         rollup = stored.get(key)
@@ -590,25 +687,18 @@ def _rollup_writes(
         }
         version = int(rollup["v"]) if rollup else 0
         document = {
+            "_id": key,
             "tracker_id": day["tracker_id"],
             "day": day["day"],
             "v": version + 1,
             "j": json.dumps(kept | {journal_id: now}),
             **sums,
         }
-        # The filter names the version read; for a new rollup nothing matches, so the upsert
+        # The write names the version read; for a new rollup nothing matches, so the upsert
         # inserts it, unless another writer inserted it first (then it is read again).
-        operations.append(ReplaceOne({"_id": key, "v": version}, document, upsert=True))
-        keys.append(key)
-    return keys, operations
-
-
-def _never_counted(doc: Mapping[str, Any], next_offsets: Mapping[str, int]) -> bool:
-    """A fact written by a batch that died before claiming its offsets (step 1 of `apply`)."""
-    src = doc.get("src")
-    if not src or src[0] not in next_offsets:
-        return False
-    return int(src[1]) >= next_offsets[src[0]]
+        writes.keys.append(key)
+        writes.documents.append(document)
+    return writes
 
 
 def _merge_maxima(maxima: dict[str, int], pairs: Iterable[tuple[str, int]]) -> None:

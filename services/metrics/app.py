@@ -39,6 +39,7 @@ def build_app(settings: Settings) -> FastAPI:
     spikes = SpikeDetector(
         aggregates, alerts, out.alerts, interval_seconds=settings.metrics_alert_interval_seconds
     )
+    runtime.on_stop(aggregates.landed)
     runtime.add_background_task(
         "drop-orphan-journals", lambda: aggregates.drop_orphan_journals_every(600)
     )

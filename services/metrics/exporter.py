@@ -18,8 +18,8 @@ from shared.events import KpiSnapshot, PostEvent
 
 AGGREGATION_STEP = Histogram(
     "smm_metrics_aggregation_step_seconds",
-    "Time a batch of classified mentions spends in each step of its aggregation: facts "
-    "(insert, read those seen before), plan, rollups_read, journal, claim, rollups_write, finish.",
+    "Time a batch of classified mentions spends in each step of its aggregation: rollups_read, "
+    "plan, journal, claim, directory, rollups_write, finish.",
     ["step"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

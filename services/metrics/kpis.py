@@ -92,19 +92,26 @@ class KpiCalculator:
         members = await self._trackers.group_members(group) if group else []
         if tracker_id not in members:
             members.append(tracker_id)
-        totals = await asyncio.gather(
-            *(
-                self._aggregates.window_totals(member, start, end, authors=member == tracker_id)
-                for member in members
-            )
-        )
-        replies, posts = await asyncio.gather(
-            self._aggregates.replies(tracker_id, start, end),
+        replied = await self._aggregates.replied_since(start)
+        totals, posts = await asyncio.gather(
+            asyncio.gather(
+                *(
+                    self._aggregates.window_totals(
+                        member,
+                        start,
+                        end,
+                        authors=member == tracker_id,
+                        replied=replied if member == tracker_id else None,
+                    )
+                    for member in members
+                )
+            ),
             self._post_kpis(tracker_id, start, end),
         )
-        own, authors = totals[members.index(tracker_id)]
-        reach = sum(authors.values())
-        group_volume = sum(counts["volume"] for counts, _ in totals)
+        mine = totals[members.index(tracker_id)]
+        own, replies = mine.counts, mine.replies
+        reach = sum(mine.maxima.values())
+        group_volume = sum(member.counts["volume"] for member in totals)
         waited = [max(0.0, (reply - created).total_seconds()) for created, reply, _ in replies]
         average, median = response_times(waited)
         replied_in_review = sum(1 for _, _, action in replies if action == "review")

@@ -1,12 +1,13 @@
 """Mention aggregation stays exact when a batch is redelivered, the process dies mid-batch,
 or a deposed owner works on the same messages.
 
-`MentionAggregates.apply` writes no multi-document transaction: facts claimed by insert, a
-journal per batch, one conditional claim of the partitions' offsets, and compare-and-set
-rollups that list the journals they hold. These tests cut a batch at every step, let a fresh
-instance (a restarted replica) receive the redelivery, possibly with other batch boundaries,
-and compare every rollup with a reference database that saw each message once, and the
-volumes with a plain count.
+`MentionAggregates.apply` writes no multi-document transaction: a journal per batch, one
+conditional claim of the partitions' offsets, and compare-and-set rollups that list the
+journals they hold (and hold each mention's entry: what a later sighting is compared with).
+These tests cut a batch at every step, let a fresh instance (a restarted replica) receive the
+redelivery, possibly with other batch boundaries, and compare every rollup with a reference
+database that saw each message once, the volumes with a plain count, and the directory with
+each mention's trackers.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.metrics.aggregates import JOURNAL, OFFSETS, ROLLUPS, MentionAggregates, Position
+from services.metrics.aggregates import (
+    DIRECTORY,
+    JOURNAL,
+    OFFSETS,
+    ROLLUPS,
+    MentionAggregates,
+    Position,
+)
 from services.metrics.domain.facts import DaySums
 from services.metrics.storage import INDEXES
 from shared.events import ClassifiedMention
@@ -39,13 +47,16 @@ class SimulatedCrashError(Exception):
     """Stands for a SIGKILL: nothing after it runs."""
 
 
-def stream(seed: int, count: int) -> list[tuple[Position, ClassifiedMention]]:
-    """Positioned mentions: two partitions, late ones, spam, shared authors, several trackers."""
+def stream(
+    seed: int, count: int, first: int = 0, start: dict[str, int] | None = None
+) -> list[tuple[Position, ClassifiedMention]]:
+    """Positioned mentions: two partitions, late ones, spam, shared authors, several trackers.
+    Numbered from `first`, at offsets from `start`."""
     rng = random.Random(seed)
     version = T0 + timedelta(days=3)
-    offsets = dict.fromkeys(PARTS, 0)
+    offsets = dict(start) if start else dict.fromkeys(PARTS, 0)
     out: list[tuple[Position, ClassifiedMention]] = []
-    for n in range(count):
+    for n in range(first, first + count):
         created = T0 + timedelta(minutes=rng.randrange(6 * 60))
         trackers = sorted({rng.choice(("acme", "rival", "other")) for _ in range(2)})
         author = (rng.choice(("x", "mastodon")), f"a{rng.randrange(15)}", rng.randrange(9000))
@@ -145,7 +156,29 @@ async def reference(
     aggregates = MentionAggregates(db)
     for batch in batches:
         await aggregates.apply(batch)
+    await aggregates.drain()
     return await rollups(db)
+
+
+async def apply_all(
+    aggregates: MentionAggregates, batches: Sequence[Sequence[tuple[Position, ClassifiedMention]]]
+) -> None:
+    """Apply the batches one after another (as a consumer does), then wait for the last one."""
+    for batch in batches:
+        await aggregates.apply(batch)
+    await aggregates.drain()
+
+
+def crash_insert_many_after(collection: Any, keep: int) -> None:
+    """Make the collection's next insert_many insert only `keep` documents, then crash."""
+    original = collection.insert_many
+
+    async def partial(documents: list[Any], **kwargs: Any) -> Any:
+        if keep:
+            await original(documents[:keep], **kwargs)
+        raise SimulatedCrashError
+
+    collection.insert_many = partial
 
 
 def crash_bulk_write_after(collection: Any, keep: int) -> None:
@@ -181,6 +214,16 @@ async def check(
         }
     )
     assert +hour_volumes == plain_volumes(messages)
+    listed = Counter(
+        [
+            (doc["tracker_id"], mention_id)
+            async for doc in db[DIRECTORY].find({})
+            for mention_id in doc["ids"]
+        ]
+    )
+    assert listed == Counter(
+        {(t, m.mention_id): 1 for _, m in messages for t in m.tracker_ids}
+    )  # every mention once under each of its trackers, hidden ones too
     assert await db[JOURNAL].count_documents({}) == orphans
     state = await db[OFFSETS].find_one({"_id": "mentions"})
     assert state is not None
@@ -199,15 +242,39 @@ async def test_the_same_batch_twice_and_duplicates_at_new_offsets_count_once(
     ends = end_offsets(batch)
     duplicates = [((part, ends[part] + i), m) for i, ((part, _), m) in enumerate(batch[:30])]
     await aggregates.apply(duplicates)
+    await aggregates.drain()
     assert len(first.new) == 120
     assert again.unchanged == 120
     assert not again.new
     await check(db, expected, batch)
 
 
+async def test_an_earlier_classification_arriving_late_changes_nothing(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    """After a reclassification (moves, hides, un-hides), the earlier versions come again at
+    new offsets (a replay from another source): the later classification stays."""
+    first = stream(6, 120)
+    second = reclassified(first, end_offsets(first))
+    expected = await reference(client, settings, [first, second])
+    db = await database(client, settings.mongodb_database)
+    aggregates = MentionAggregates(db)
+    await aggregates.apply(first)
+    changed = await aggregates.apply(second)
+    ends = end_offsets(first + second)
+    stale = [((part, ends[part] + i), m) for i, ((part, _), m) in enumerate(first)]
+    replayed = await aggregates.apply(stale)
+    await aggregates.drain()
+    assert len(changed.changed) == len(second)
+    assert replayed.unchanged == len(first)
+    assert not replayed.new
+    assert not replayed.changed
+    await check(db, expected, first + second)
+
+
 def cut_at(dying: MentionAggregates, crash_point: str) -> None:
     """Make `dying` stop (as if SIGKILLed) at one step of its next batch."""
-    if crash_point == "after_facts":  # facts inserted, no journal yet
+    if crash_point == "after_plan":  # rollups read and change computed, nothing written
         dying._claim = die  # type: ignore[method-assign]
     elif crash_point == "after_journal":  # journal written, its claim never made
         dying._offsets.update_one = die  # type: ignore[method-assign]
@@ -215,17 +282,17 @@ def cut_at(dying: MentionAggregates, crash_point: str) -> None:
         dying._carry_out = die  # type: ignore[method-assign]
     elif crash_point == "mid_rollup_write":
         crash_bulk_write_after(dying._rollups, keep=3)
-    elif crash_point == "mid_fact_overwrite":
-        crash_bulk_write_after(dying._mentions, keep=2)
+    elif crash_point == "mid_directory_write":
+        crash_insert_many_after(dying._directory, keep=1)
     else:  # "before_journal_delete": everything written, the journal left behind
         dying._journal.delete_one = die  # type: ignore[method-assign]
 
 
 CRASH_POINTS = [
-    "after_facts",
+    "after_plan",
     "after_journal",
     "after_claim",
-    "mid_fact_overwrite",
+    "mid_directory_write",
     "mid_rollup_write",
     "before_journal_delete",
 ]
@@ -237,20 +304,22 @@ async def test_a_batch_cut_at_any_step_and_redelivered_converges(
 ) -> None:
     first = stream(2, 150)
     second = reclassified(first, end_offsets(first))  # moves counts, hides, un-hides
+    second += stream(7, 40, first=1000, start=end_offsets(first + second))  # and new ones
     expected = await reference(client, settings, [first, second])
     db = await database(client, settings.mongodb_database)
-    await MentionAggregates(db).apply(first)
+    await apply_all(MentionAggregates(db), [first])
 
     dying = MentionAggregates(db)
     cut_at(dying, crash_point)
     with pytest.raises(SimulatedCrashError):
-        await dying.apply(second)
+        await apply_all(dying, [second])
 
     # A restarted replica: Kafka redelivers from the last commit, in other batch sizes.
     restarted = MentionAggregates(db)
     redelivered = first[-20:] + second
-    for cut in range(0, len(redelivered), 17):
-        await restarted.apply(redelivered[cut : cut + 17])
+    await apply_all(
+        restarted, [redelivered[cut : cut + 17] for cut in range(0, len(redelivered), 17)]
+    )
     orphans = 1 if crash_point == "after_journal" else 0  # its claim was never made
     await check(db, expected, first + second, orphans=orphans)
     if orphans:
@@ -260,7 +329,7 @@ async def test_a_batch_cut_at_any_step_and_redelivered_converges(
         await check(db, expected, first + second)
 
 
-@pytest.mark.parametrize("crash_point", ["after_facts", "after_claim", "mid_rollup_write"])
+@pytest.mark.parametrize("crash_point", ["after_plan", "after_claim", "mid_rollup_write"])
 async def test_a_new_owner_of_fresh_mentions_finishes_what_a_dead_one_left(
     client: AsyncMongoClient[dict[str, Any]], settings: Settings, crash_point: str
 ) -> None:
@@ -271,9 +340,9 @@ async def test_a_new_owner_of_fresh_mentions_finishes_what_a_dead_one_left(
     dying = MentionAggregates(db)
     cut_at(dying, crash_point)
     with pytest.raises(SimulatedCrashError):
-        await dying.apply(batch)
+        await apply_all(dying, [batch])
     # Redelivered from the start, in one batch with what came after.
-    await MentionAggregates(db).apply(batch + later)
+    await apply_all(MentionAggregates(db), [batch + later])
     await check(db, expected, batch + later)
 
 
@@ -301,7 +370,8 @@ async def test_a_deposed_owner_that_planned_the_same_messages_changes_nothing(
     deposed._claim = owner_claims_first  # type: ignore[method-assign,assignment]
     await deposed.apply(batch)  # loses its claim, plans again from what the owner left
     assert raced
-    await owner.apply(batch + later)
+    await deposed.drain()
+    await apply_all(owner, [batch + later])
     await check(db, expected, batch + later)
 
 
@@ -314,5 +384,5 @@ async def test_concurrent_partitions_adding_to_the_same_days_lose_nothing(
     expected = await reference(client, settings, [batch])
     db = await database(client, settings.mongodb_database)
     by_part = {part: [item for item in batch if item[0][0] == part] for part in PARTS}
-    await asyncio.gather(*(MentionAggregates(db).apply(items) for items in by_part.values()))
+    await asyncio.gather(*(apply_all(MentionAggregates(db), [items]) for items in by_part.values()))
     await check(db, expected, batch)

@@ -12,6 +12,7 @@ from services.metrics.domain.facts import (
     MentionFact,
     add_to_document,
     micros,
+    stored_mentions,
     supersedes,
 )
 from services.metrics.domain.formulas import (
@@ -98,14 +99,22 @@ def test_reclassification_moves_counts_and_hiding_removes_them() -> None:
     deltas = BatchDeltas()
     deltas.replace(moved, hidden)
     total.add(deltas.non_empty()[("b", T0)])
-    assert total.is_empty()  # nothing left: no counts, no author, no entry
-    assert DaySums.from_document(total.document()).is_empty()
+    stored = DaySums.from_document(total.document())
+    assert stored.hour_counts(HOUR3) == {}  # counted nowhere, no author for reach
+    assert stored.author_maxima(HOUR3) == {}
+    # but still listed, so a stale redelivery of the earlier classification finds it
+    assert stored_mentions(total.document()["e"][HOUR3]) == {"x:1": hidden.entry()}
 
 
 def test_a_redelivered_equal_fact_changes_nothing() -> None:
     deltas = BatchDeltas()
-    deltas.replace(fact(), fact(version=T0 + timedelta(hours=1)))
+    deltas.replace(fact(), fact())
     assert deltas.non_empty() == {}
+    # A later one with the same content would only swap the entry's version: `supersedes`
+    # keeps it from being applied at all.
+    deltas.replace(fact(), fact(version=T0 + timedelta(hours=1)))
+    (day, *_) = deltas.non_empty().values()
+    assert {k: v for k, v in day.hour_counts(HOUR3).items() if v} == {}
 
 
 def test_only_a_later_different_classification_supersedes() -> None:
@@ -137,12 +146,24 @@ def test_a_day_sums_document_round_trips_entries_exactly() -> None:
     day.add_fact(fact(created_at=moment), +1)
     (entry,) = DaySums.from_document(day.document()).hour_entries(HOUR3)
     assert entry[0] == micros(moment)
-    assert entry[1:] == ("x:u1", 10, "negative", "x", "review")
+    assert entry[1:] == ("x:u1", 10, "negative", "x", "review", "x:1", micros(T0))
 
 
-def test_a_packed_fact_unpacks_to_the_same_fact() -> None:
-    original = fact(created_at=T0 + timedelta(microseconds=7), tracker_ids=("a.b", "c"))
-    assert MentionFact.unpack(original.mention_id, original.packed()) == original
+def test_an_entry_gives_back_the_fact_it_was_made_of() -> None:
+    original = fact(created_at=T0 + timedelta(microseconds=7), version=T0 + timedelta(seconds=1))
+    assert MentionFact.from_entry(original.entry(), original.tracker_ids) == original
+
+
+def test_stored_mentions_are_the_entries_an_hour_holds_now() -> None:
+    first, second = fact(), fact(mention_id="x:2", author="x:u2")
+    day = DaySums()
+    day.add_fact(first, +1)
+    day.add_fact(second, +1)
+    change = DaySums()
+    change.add_fact(second, -1)  # taken back (appended as a -1 item would be compacted)
+    merged = add_to_document(day.document(), change)
+    assert stored_mentions(merged["e"][HOUR3]) == {"x:1": first.entry()}
+    assert stored_mentions(day.document()["e"][HOUR3]).keys() == {"x:1", "x:2"}
 
 
 def test_adding_to_a_stored_day_appends_entries_and_compacts_an_hour_with_take_backs() -> None:

@@ -1,14 +1,16 @@
 """What one classified mention contributes to the aggregates, and sums of those contributions.
 
-A mention is stored once as a *fact*. The aggregates hold the sum of the facts' contributions
-per tracker and UTC day, split by hour, so when a mention arrives again they change by
-(new - old) contribution: nothing for a redelivery, a move between hours for a
-reclassification, and a removal when the automatic routing now hides it as spam.
+A mention's *fact* is what the KPIs read of it. The aggregates hold the sum of the facts'
+contributions per tracker and UTC day, split by hour, so when a mention arrives again they
+change by (new - old) contribution: nothing for a redelivery, a move between hours for a
+reclassification, and a removal of its counts when the automatic routing now hides it as spam.
 
 `DaySums` is that sum for one tracker and day, and every part of it can be taken back: the
-counters, and one entry per mention (time, author, followers, labels), from which reach over
-distinct authors and windows that start or end inside an hour are computed. A batch's change
-is a `DaySums` with negative parts, and adding up stored `DaySums` gives the day's totals.
+counters, and one entry per mention (time, author, followers, labels, id, version), from which
+reach over distinct authors, response times and windows that start or end inside an hour are
+computed. The entries are also where a mention's stored fact is found when it arrives again:
+a hidden mention keeps its entry (counted nowhere) for that. A batch's change is a `DaySums`
+with negative parts, and adding up stored `DaySums` gives the day's totals.
 """
 
 from __future__ import annotations
@@ -57,41 +59,10 @@ class MentionFact:
             version=mention.occurred_at,
         )
 
-    def packed(self) -> str:
-        """The stored fact: one JSON string (one document per mention: the fewer elements,
-        the cheaper the insert), created_at and version as epoch microseconds."""
-        return _json(
-            [
-                list(self.tracker_ids),
-                micros(self.created_at),
-                self.platform,
-                self.author,
-                self.followers,
-                self.sentiment,
-                self.action,
-                micros(self.version),
-            ]
-        )
-
-    @classmethod
-    def unpack(cls, mention_id: str, packed: str) -> MentionFact:
-        trackers, created, platform, author, followers, sentiment, action, version = json.loads(
-            packed
-        )
-        return cls(
-            mention_id=mention_id,
-            tracker_ids=tuple(trackers),
-            created_at=from_micros(created),
-            platform=platform,
-            author=author,
-            followers=followers,
-            sentiment=sentiment,
-            action=action,
-            version=from_micros(version),
-        )
-
     def entry(self) -> Entry:
-        """What an hour keeps of each counted mention, for windows that cut the hour."""
+        """What an hour keeps of each mention: what the KPIs read (for windows that cut the
+        hour, reach and response times), and its id and version, so the entry is also the
+        stored fact a later sighting of the mention is compared with."""
         return (
             micros(self.created_at),
             self.author,
@@ -99,6 +70,23 @@ class MentionFact:
             self.sentiment,
             self.platform,
             self.action,
+            self.mention_id,
+            micros(self.version),
+        )
+
+    @classmethod
+    def from_entry(cls, entry: Entry, tracker_ids: tuple[str, ...]) -> MentionFact:
+        created, author, followers, sentiment, platform, action, mention_id, version = entry
+        return cls(
+            mention_id=mention_id,
+            tracker_ids=tracker_ids,
+            created_at=from_micros(created),
+            platform=platform,
+            author=author,
+            followers=followers,
+            sentiment=sentiment,
+            action=action,
+            version=from_micros(version),
         )
 
     def same_contribution(self, other: MentionFact) -> bool:
@@ -129,8 +117,9 @@ def author_field(author: str) -> str:
 
 
 #: A mention's entry in an hour: created_at (microseconds since the epoch), author, followers,
-#: sentiment, platform, action.
-Entry = tuple[int, str, int, str, str, str]
+#: sentiment, platform, action, mention id, version (microseconds since the epoch).
+Entry = tuple[int, str, int, str, str, str, str, int]
+ENTRY_FIELDS = 8
 Counts = dict[str, int]
 
 
@@ -170,11 +159,13 @@ class DaySums:
         self.entries: dict[str, dict[Entry, int]] = {}
 
     def add_fact(self, fact: MentionFact, sign: int) -> None:
-        """Add (+1) or take back (-1) one counted mention in its hour."""
+        """Add (+1) or take back (-1) one mention in its hour. A hidden one adds its entry
+        only (it counts in no KPI, but a later sighting must find it)."""
         hour = f"{fact.created_at.hour:02d}"
-        counts = self.counts.setdefault(hour, {})
-        for name in count_names(fact.sentiment, fact.platform, fact.action):
-            counts[name] = counts.get(name, 0) + sign
+        if fact.counted:
+            counts = self.counts.setdefault(hour, {})
+            for name in count_names(fact.sentiment, fact.platform, fact.action):
+                counts[name] = counts.get(name, 0) + sign
         _add_one(self.entries.setdefault(hour, {}), fact.entry(), sign)
 
     def add(self, other: DaySums) -> None:
@@ -199,8 +190,8 @@ class DaySums:
     def author_maxima(self, hour: str) -> dict[str, int]:
         """Each author's largest follower count among the hour's mentions counted now."""
         maxima: dict[str, int] = {}
-        for (_, author, followers, *_rest), times in self.hour_entries(hour).items():
-            if times > 0 and followers >= maxima.get(author, 0):
+        for (_, author, followers, _, _, action, *_rest), times in self.hour_entries(hour).items():
+            if times > 0 and action != "hide" and followers >= maxima.get(author, 0):
                 maxima[author] = followers
         return maxima
 
@@ -237,9 +228,17 @@ class DaySums:
         for hour, packed in (doc.get("e") or {}).items():
             entries: dict[Entry, int] = {}
             for item in json.loads(packed):
-                _add_one(entries, tuple(item[:6]), item[6])
+                _add_one(entries, tuple(item[:ENTRY_FIELDS]), item[ENTRY_FIELDS])
             sums.entries[hour] = entries
         return sums
+
+
+def stored_mentions(packed_hour: str) -> dict[str, Entry]:
+    """The mentions an hour of a stored rollup holds now (`e.<hour>`), by mention id."""
+    entries: dict[Entry, int] = {}
+    for item in json.loads(packed_hour):
+        _add_one(entries, tuple(item[:ENTRY_FIELDS]), item[ENTRY_FIELDS])
+    return {entry[6]: entry for entry, times in entries.items() if times > 0}
 
 
 def add_to_document(stored: Mapping[str, Any], change: DaySums) -> dict[str, Any]:
@@ -301,8 +300,6 @@ class BatchDeltas:
         self.days: dict[DayKey, DaySums] = {}
 
     def add(self, fact: MentionFact, sign: int) -> None:
-        if not fact.counted:
-            return
         day = floor_to(fact.created_at, "day")
         for tracker_id in fact.tracker_ids:
             self.days.setdefault((tracker_id, day), DaySums()).add_fact(fact, sign)
