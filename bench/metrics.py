@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--mentions", type=int, default=1_000_000)
     parser.add_argument("--trackers", type=int, default=100)
     parser.add_argument("--queries", type=int, default=60, help="KPI requests per window size")
-    parser.add_argument("--batch", type=int, default=5_000, help="SMM_METRICS_BATCH_SIZE")
+    parser.add_argument("--batch", type=int, default=10_000, help="SMM_METRICS_BATCH_SIZE")
     parser.add_argument("--order", choices=("time", "shuffled", "both"), default="both")
     args = parser.parse_args()
 

@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
     # --- Metrics -------------------------------------------------------------------------
     #: Most records the metrics service aggregates per consumed batch (one transaction each).
-    metrics_batch_size: int = Field(default=5_000, ge=1, le=50_000)
+    metrics_batch_size: int = Field(default=10_000, ge=1, le=50_000)
     #: How often KPI snapshots go to `smm.kpi.v1` (and the KPI gauges are refreshed).
     metrics_kpi_interval_seconds: float = Field(default=300.0, gt=0)
     #: The window of the scheduled snapshots and KPI gauges: the last this many hours.

@@ -5,9 +5,10 @@ Collections:
   counters and one entry per mention, by hour), a version `v` for compare-and-set, and the
   journals it holds (`j`). The entries are the stored facts: a mention seen again is looked
   up in the rollup of its first tracker, day and hour;
-- `metrics_directory`: per batch and tracker, the ids of the tracker's new mentions (a
-  multikey index on `ids`): which trackers a mention belongs to, when only its id is known
-  (a reply post names the mention it answers);
+- `metrics_directory`: per batch and tracker, the ids of the new mentions whose first
+  tracker it is (a multikey index on `ids`, one key per mention) and the other trackers of
+  those that have more (`also`): which trackers a mention belongs to, when only its id is
+  known (a reply post names the mention it answers);
 - `metrics_trackers`: the trackers that have rollups (reads over all trackers look them up);
 - `metrics_journal`, `metrics_offsets`: a batch's plan while it is carried out, and per
   partition the next offset to plan and the journals being carried out (`pending`);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
 import uuid
@@ -145,14 +147,17 @@ class MentionAggregates:
         self._known_trackers: set[str] = set()
         # Pipelining: a batch is carried out in the background while the next one is decoded
         # and planned. The plan reads the rollups the running carry-out writes from
-        # `_writing` (as they will be), and recently written ones from `_cache`, which is only
-        # trusted while this instance alone moved its partitions on (`_claimed`).
+        # `_writing` (as they will be), and others from `_cache` (as read or written since it
+        # was last emptied). Both hold every mention of a partition only while nobody else
+        # moved that partition on since then: `_expected` is each partition's next offset as
+        # this instance knows it (none for one with a journal pending when it was emptied).
         self._in_flight: tuple[str, asyncio.Task[dict[str, Document]]] | None = None
         self._writing: dict[str, Document] = {}
         self._cache: OrderedDict[str, Document] = OrderedDict()
-        self._claimed: dict[str, int] = {}
+        self._expected: dict[str, int] = {}
 
     @staticmethod
+    @functools.lru_cache(maxsize=1024)
     def partition_key(topic: str, partition: int) -> str:
         """A topic partition as a MongoDB field name (dots escaped)."""
         return author_field(f"{topic}|{partition}")
@@ -176,13 +181,16 @@ class MentionAggregates:
             ]
             if pending:
                 await self.landed()
-                self._forget()  # someone else wrote these partitions' mentions
                 for journal_id in pending:
                     await self._finish(journal_id, set(state["pending"]))
                 continue
             next_offsets: dict[str, int] = {part: int(state["next"].get(part, 0)) for part in parts}
-            if any(self._claimed.get(part) != offset for part, offset in next_offsets.items()):
-                self._forget()  # another owner moved a partition on since this one did
+            if any(self._expected.get(part, 0) != n for part, n in next_offsets.items()):
+                # Another owner moved a partition on: what this one wrote or read may miss
+                # that owner's mentions (and its own running carry-out may have to read again).
+                if not await self.landed():
+                    continue
+                self._forget(state, landed=running)
             fresh = [(pos, m) for pos, m in batch if pos[1] >= next_offsets[pos[0]]]
             applied = AppliedMentions(unchanged=len(batch) - len(fresh))
             if not fresh:
@@ -195,7 +203,8 @@ class MentionAggregates:
                 continue  # the last carry-out failed: its journal is pending, plan again
             if await self._claim(next_offsets, ends, plan, set(state["pending"])):
                 return applied
-            self._forget()
+            self._cache.clear()
+            self._expected = {}
         return AppliedMentions()
 
     async def drain(self) -> None:
@@ -206,7 +215,9 @@ class MentionAggregates:
             try:
                 self._remember(await task)
             except BaseException:
-                self._forget()
+                self._writing = {}
+                self._cache.clear()
+                self._expected = {}
                 raise
 
     async def landed(self) -> bool:
@@ -230,10 +241,18 @@ class MentionAggregates:
         while len(self._cache) > ROLLUP_CACHE:
             self._cache.popitem(last=False)
 
-    def _forget(self) -> None:
+    def _forget(self, state: Document, landed: str | None) -> None:
+        """Empty the cache (nothing is in flight: `landed` was, and is finished), and know the
+        partitions' next offsets from now on, but for those with another journal pending."""
         self._writing = {}
         self._cache.clear()
-        self._claimed.clear()
+        pending = {
+            part
+            for journal_id, parts in state["pending"].items()
+            if journal_id != landed
+            for part in parts
+        }
+        self._expected = {part: int(n) for part, n in state["next"].items() if part not in pending}
 
     async def _state(self) -> Document:
         state = await self._offsets.find_one({"_id": OFFSETS_ID})
@@ -264,14 +283,15 @@ class MentionAggregates:
         with _step("plan"):
             stored = _StoredFacts(rollups)
             deltas = BatchDeltas()
-            directory: dict[str, list[str]] = {}
+            directory: dict[str, list[tuple[str, list[str]]]] = {}
             for fact in latest.values():
                 old = stored.find(fact)
                 if old is None:
                     deltas.add(fact, +1)
                     applied.new.append(fact)
-                    for tracker_id in fact.tracker_ids:
-                        directory.setdefault(tracker_id, []).append(fact.mention_id)
+                    if fact.tracker_ids:
+                        first, *others = fact.tracker_ids
+                        directory.setdefault(first, []).append((fact.mention_id, others))
                 elif supersedes(fact, old):
                     deltas.replace(old, fact)
                     applied.changed.append((old, fact))
@@ -298,7 +318,7 @@ class MentionAggregates:
         if not plan.changes["days"]:
             result = await self._offsets.update_one(condition, {"$set": moved})
             if result.matched_count == 1:
-                self._claimed.update({part: end + 1 for part, end in ends.items()})
+                self._expected.update({part: end + 1 for part, end in ends.items()})
             return result.matched_count == 1
         journal: Document = {
             "_id": uuid.uuid4().hex,
@@ -321,7 +341,7 @@ class MentionAggregates:
         if result.matched_count != 1:
             await self._journal.delete_one({"_id": journal["_id"]})
             return False
-        self._claimed.update({part: end + 1 for part, end in ends.items()})
+        self._expected.update({part: end + 1 for part, end in ends.items()})
         self._writing = dict(zip(writes.keys, writes.documents, strict=True))
         carrying = asyncio.create_task(self._carry_out(journal, pending, writes))
         self._in_flight = (journal["_id"], carrying)
@@ -350,8 +370,13 @@ class MentionAggregates:
             await insert_new(
                 self._directory,
                 [
-                    {"_id": f"{journal['_id']}|{tracker_id}", "tracker_id": tracker_id, "ids": ids}
-                    for tracker_id, ids in sorted(journal["directory"].items())
+                    {
+                        "_id": f"{journal['_id']}|{tracker_id}",
+                        "tracker_id": tracker_id,
+                        "ids": [mention_id for mention_id, _ in mentions],
+                        "also": json.dumps({m: others for m, others in mentions if others}),
+                    }
+                    for tracker_id, mentions in sorted(journal["directory"].items())
                 ],
             )
         with _step("rollups_write"):
@@ -571,10 +596,9 @@ class MentionAggregates:
         chunks = [sorted(wanted)[i : i + IN_CHUNK] for i in range(0, len(wanted), IN_CHUNK)]
         for chunk in chunks:
             async for doc in self._directory.find({"ids": {"$in": chunk}}):
+                also = json.loads(doc["also"])
                 for mention_id in wanted.intersection(doc["ids"]):
-                    trackers = found.setdefault(mention_id, [])
-                    if doc["tracker_id"] not in trackers:
-                        trackers.append(doc["tracker_id"])
+                    found[mention_id] = [doc["tracker_id"], *also.get(mention_id, [])]
         return found
 
 
@@ -678,8 +702,7 @@ def _rollup_writes(
         journals: dict[str, float] = json.loads(rollup["j"]) if rollup else {}
         if journal_id in journals:
             continue  # added by an earlier attempt of this journal
-        change = DaySums.from_document(day)
-        sums = add_to_document(rollup, change) if rollup else change.document()
+        sums = add_to_document(rollup or {}, day)
         kept = {
             name: at
             for name, at in journals.items()

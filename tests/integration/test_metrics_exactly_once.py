@@ -13,6 +13,7 @@ each mention's trackers.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -216,14 +217,14 @@ async def check(
     assert +hour_volumes == plain_volumes(messages)
     listed = Counter(
         [
-            (doc["tracker_id"], mention_id)
+            (mention_id, (doc["tracker_id"], *json.loads(doc["also"]).get(mention_id, [])))
             async for doc in db[DIRECTORY].find({})
             for mention_id in doc["ids"]
         ]
     )
     assert listed == Counter(
-        {(t, m.mention_id): 1 for _, m in messages for t in m.tracker_ids}
-    )  # every mention once under each of its trackers, hidden ones too
+        {(m.mention_id, tuple(sorted(set(m.tracker_ids)))): 1 for _, m in messages}
+    )  # every mention once, with all its trackers, hidden ones too
     assert await db[JOURNAL].count_documents({}) == orphans
     state = await db[OFFSETS].find_one({"_id": "mentions"})
     assert state is not None
@@ -270,6 +271,30 @@ async def test_an_earlier_classification_arriving_late_changes_nothing(
     assert not replayed.new
     assert not replayed.changed
     await check(db, expected, first + second)
+
+
+async def test_a_batch_planned_while_the_last_one_is_carried_out_finds_its_mentions(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    """The next batch is planned while the last one is still being written: duplicates of
+    the last one's mentions (and reclassifications) must find them, whichever partitions
+    each batch holds."""
+    batch = stream(8, 120)
+    p0 = [item for item in batch if item[0][0] == PARTS[0]]
+    p1 = [item for item in batch if item[0][0] == PARTS[1]]
+    ends = end_offsets(batch)
+    again = [((PARTS[0], ends[PARTS[0]] + i), m) for i, (_, m) in enumerate(p0)]
+    later = reclassified(p0, end_offsets(batch + again))
+    expected = await reference(client, settings, [batch, later])
+    db = await database(client, settings.mongodb_database)
+    aggregates = MentionAggregates(db)
+    await aggregates.apply(p0)  # not waited for: the next apply plans meanwhile
+    second = await aggregates.apply(again + p1)
+    third = await aggregates.apply(later)
+    await aggregates.drain()
+    assert len(second.new) == len(p1)
+    assert len(third.changed) == len(later)
+    await check(db, expected, batch + again + later)
 
 
 def cut_at(dying: MentionAggregates, crash_point: str) -> None:

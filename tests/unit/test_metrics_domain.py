@@ -161,7 +161,7 @@ def test_stored_mentions_are_the_entries_an_hour_holds_now() -> None:
     day.add_fact(second, +1)
     change = DaySums()
     change.add_fact(second, -1)  # taken back (appended as a -1 item would be compacted)
-    merged = add_to_document(day.document(), change)
+    merged = add_to_document(day.document(), change.document())
     assert stored_mentions(merged["e"][HOUR3]) == {"x:1": first.entry()}
     assert stored_mentions(day.document()["e"][HOUR3]).keys() == {"x:1", "x:2"}
 
@@ -172,7 +172,7 @@ def test_adding_to_a_stored_day_appends_entries_and_compacts_an_hour_with_take_b
     stored.add_fact(first, +1)
     change = DaySums()
     change.add_fact(second, +1)
-    added = add_to_document(stored.document(), change)
+    added = add_to_document(stored.document(), change.document())
     assert added["e"][HOUR3].count("x:u") == 2  # appended: both entries listed
     day = DaySums.from_document(added)
     assert day.hour_counts(HOUR3)["volume"] == 2
@@ -180,13 +180,13 @@ def test_adding_to_a_stored_day_appends_entries_and_compacts_an_hour_with_take_b
 
     hidden = DaySums()
     hidden.add_fact(second, -1)
-    compacted = add_to_document(added, hidden)
+    compacted = add_to_document(added, hidden.document())
     assert compacted["e"][HOUR3].count("x:u") == 1  # the cancelled pair is gone
     assert DaySums.from_document(compacted).author_maxima(HOUR3) == {"x:u1": 10}
 
     emptied = DaySums()
     emptied.add_fact(first, -1)
-    assert DaySums.from_document(add_to_document(compacted, emptied)).is_empty()
+    assert DaySums.from_document(add_to_document(compacted, emptied.document())).is_empty()
 
 
 def test_an_entry_listed_twice_counts_twice() -> None:
@@ -194,6 +194,6 @@ def test_an_entry_listed_twice_counts_twice() -> None:
     twice.add_fact(fact(), +1)
     again = DaySums()
     again.add_fact(fact(mention_id="x:9"), +1)  # same time, author and labels
-    day = DaySums.from_document(add_to_document(twice.document(), again))
+    day = DaySums.from_document(add_to_document(twice.document(), again.document()))
     assert day.hour_counts(HOUR3)["volume"] == 2
     assert sum(day.hour_entries(HOUR3).values()) == 2

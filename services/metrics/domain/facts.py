@@ -15,6 +15,7 @@ with negative parts, and adding up stored `DaySums` gives the day's totals.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -205,7 +206,8 @@ class DaySums:
 
     def document(self) -> dict[str, Any]:
         """Stored form, zeros left out (a sum that nets out stores nothing): `c` the counters
-        by hour, `e.<hour>` the hour's entries as `[*entry, times]` items.
+        by hour, `e.<hour>` the hour's entries as `[*entry, times]` items, and `t` the hours
+        that take entries back (negative times), if any.
 
         Each part is a JSON string, not nested documents: a server decodes and re-encodes a
         document element by element, and SecantusDB does so in Python, so a rollup of a busy
@@ -217,7 +219,13 @@ class DaySums:
             for hour, values in self.entries.items()
             if any(values.values())
         }
-        return {"c": _json(counts), "e": entries}
+        document: dict[str, Any] = {"c": _json(counts), "e": entries}
+        taken_back = sorted(
+            hour for hour, values in self.entries.items() if any(n < 0 for n in values.values())
+        )
+        if taken_back:
+            document["t"] = taken_back
+        return document
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> DaySums:
@@ -241,41 +249,36 @@ def stored_mentions(packed_hour: str) -> dict[str, Entry]:
     return {entry[6]: entry for entry, times in entries.items() if times > 0}
 
 
-def add_to_document(stored: Mapping[str, Any], change: DaySums) -> dict[str, Any]:
-    """`stored` (a day's `c` and `e`) plus `change`, in stored form.
+def add_to_document(stored: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """`stored` plus `change`, both in stored form (`DaySums.document`); `stored` may be empty.
 
-    The counters are summed. An hour's entries are appended to its stored JSON list without
-    reading it (a mention is added once, so appending is adding); an hour from which the
-    change takes entries back is read, summed and written anew, so it does not keep
-    cancelled pairs. A busy day is thus rewritten in time proportional to its size, not to
-    the work of parsing it."""
-    total = DaySums()
-    total.counts = json.loads(stored.get("c") or "{}")
-    for hour, counts in change.counts.items():
-        mine = total.counts.setdefault(hour, {})
-        for name, times in counts.items():
+    The counters are summed. An hour's entries are appended to its stored JSON list as the
+    change has them encoded, neither parsed nor encoded again (a mention is added once, so
+    appending is adding); an hour from which the change takes entries back (`t`) is read,
+    summed and written anew, so it does not keep cancelled pairs. A busy day is thus
+    rewritten in time proportional to its size, not to the work of parsing it."""
+    counts: dict[str, Counts] = json.loads(stored.get("c") or "{}")
+    for hour, values in json.loads(change.get("c") or "{}").items():
+        mine = counts.setdefault(hour, {})
+        for name, times in values.items():
             _add_one(mine, name, times)
     entries: dict[str, str] = dict(stored.get("e") or {})
-    for hour, values in change.entries.items():
-        items = [[*entry, n] for entry, n in values.items() if n]
-        if not items:
-            continue
+    taken_back = set(change.get("t") or ())
+    for hour, packed in (change.get("e") or {}).items():
         known = entries.get(hour)
-        if known is None:
-            entries[hour] = _json(items)
-        elif all(n > 0 for n in values.values()):
-            entries[hour] = f"{known[:-1]},{_json(items)[1:]}"
+        if hour not in taken_back:
+            entries[hour] = packed if known is None else f"{known[:-1]},{packed[1:]}"
+            continue
+        merged = DaySums.from_document({"e": {hour: known or "[]"}}).hour_entries(hour)
+        for item in json.loads(packed):
+            _add_one(merged, tuple(item[:ENTRY_FIELDS]), item[ENTRY_FIELDS])
+        remaining = [[*entry, n] for entry, n in merged.items() if n]
+        if remaining:
+            entries[hour] = _json(remaining)
         else:
-            merged = DaySums.from_document({"e": {hour: known}})
-            merged.entries.setdefault(hour, {})
-            for entry, n in values.items():
-                _add_one(merged.entries[hour], entry, n)
-            kept = [[*entry, n] for entry, n in merged.entries[hour].items() if n]
-            if kept:
-                entries[hour] = _json(kept)
-            else:
-                del entries[hour]
-    return {"c": total.document()["c"], "e": entries}
+            entries.pop(hour, None)
+    kept_counts = {hour: kept for hour, values in counts.items() if (kept := _kept(values))}
+    return {"c": _json(kept_counts), "e": entries}
 
 
 def _add_one(values: dict[Any, int], key: Any, times: int) -> None:
@@ -314,5 +317,6 @@ class BatchDeltas:
         return {key: sums for key, sums in self.days.items() if not sums.is_empty()}
 
 
+@functools.lru_cache(maxsize=4096)
 def day_name(day: datetime) -> str:
     return day.strftime("%Y-%m-%d")
