@@ -91,6 +91,8 @@ JOURNALS_KEPT = timedelta(minutes=2)
 ORPHAN_AFTER = timedelta(hours=1)
 #: Rollups kept in memory as last stored (the days a live stream keeps adding to).
 ROLLUP_CACHE = 4_000
+#: Rollup hours kept parsed in memory (the hours a live stream keeps adding to).
+PARSED_HOURS = 2_000
 #: Ids per `$in` query: SecantusDB checks each found document against the whole list.
 IN_CHUNK = 50
 
@@ -155,6 +157,7 @@ class MentionAggregates:
         self._writing: dict[str, Document] = {}
         self._cache: OrderedDict[str, Document] = OrderedDict()
         self._expected: dict[str, int] = {}
+        self._parsed = _ParsedHours(PARSED_HOURS)
 
     @staticmethod
     @functools.lru_cache(maxsize=1024)
@@ -281,7 +284,7 @@ class MentionAggregates:
             rollups[doc["_id"]] = doc
         self._remember({doc["_id"]: doc for doc in read}, writing=self._writing)
         with _step("plan"):
-            stored = _StoredFacts(rollups)
+            stored = _StoredFacts(rollups, self._parsed)
             deltas = BatchDeltas()
             directory: dict[str, list[tuple[str, list[str]]]] = {}
             for fact in latest.values():
@@ -615,24 +618,52 @@ class WindowTotals:
 class _StoredFacts:
     """The facts of mentions seen before, as the rollups read for a batch hold them: a
     mention's entry is in the rollup of its first tracker, day and hour (every tracker of a
-    mention gets its entry in the same journal). Each hour is parsed when first asked."""
+    mention gets its entry in the same journal)."""
 
-    def __init__(self, rollups: Mapping[str, Document]) -> None:
+    def __init__(self, rollups: Mapping[str, Document], hours: _ParsedHours) -> None:
         self._rollups = rollups
-        self._hours: dict[tuple[str, str], dict[str, Entry]] = {}
+        self._hours = hours
 
     def find(self, fact: MentionFact) -> MentionFact | None:
         if not fact.tracker_ids:
             return None
         key = rollup_id(fact.tracker_ids[0], floor_to(fact.created_at, "day"))
         hour = f"{fact.created_at.hour:02d}"
-        mentions = self._hours.get((key, hour))
-        if mentions is None:
-            packed = (self._rollups.get(key) or {}).get("e", {}).get(hour)
-            mentions = stored_mentions(packed) if packed else {}
-            self._hours[(key, hour)] = mentions
-        entry = mentions.get(fact.mention_id)
+        packed = (self._rollups.get(key) or {}).get("e", {}).get(hour)
+        if not packed:
+            return None
+        entry = self._hours.mentions(key, hour, packed).get(fact.mention_id)
         return MentionFact.from_entry(entry, fact.tracker_ids) if entry else None
+
+
+class _ParsedHours:
+    """Rollup hours as last parsed (mention id -> entry), so that the hour a live stream keeps
+    appending to is parsed once and then only in what each batch appended (`add_to_document`
+    appends without rewriting what is there), not in full for every batch."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._known: OrderedDict[tuple[str, str], tuple[str, dict[str, Entry]]] = OrderedDict()
+
+    def mentions(self, key: str, hour: str, packed: str) -> dict[str, Entry]:
+        known = self._known.pop((key, hour), None)
+        if known is not None and known[0] == packed:
+            mentions = known[1]
+        elif known is not None and _appended_to(known[0], packed):
+            mentions = known[1]
+            mentions.update(stored_mentions("[" + packed[len(known[0]) :]))
+        else:
+            mentions = stored_mentions(packed)
+        self._known[(key, hour)] = (packed, mentions)
+        while len(self._known) > self._size:
+            self._known.popitem(last=False)
+        return mentions
+
+
+def _appended_to(old: str, new: str) -> bool:
+    """Whether `new` is the JSON list `old` with items appended (`[a]` -> `[a,b]`)."""
+    cut = len(old) - 1
+    return len(new) > len(old) and new[cut] == "," and new.startswith(old[:cut])
 
 
 @contextlib.contextmanager

@@ -197,3 +197,24 @@ def test_an_entry_listed_twice_counts_twice() -> None:
     day = DaySums.from_document(add_to_document(twice.document(), again.document()))
     assert day.hour_counts(HOUR3)["volume"] == 2
     assert sum(day.hour_entries(HOUR3).values()) == 2
+
+
+def test_parsed_hours_follow_appends_and_rewrites_of_an_hour() -> None:
+    from services.metrics.aggregates import _ParsedHours
+
+    first, second = fact(), fact(mention_id="x:2", author="x:u2")
+    day = DaySums()
+    day.add_fact(first, +1)
+    stored = day.document()
+    hours = _ParsedHours(size=4)
+    assert hours.mentions("a|2026-03-10", HOUR3, stored["e"][HOUR3]).keys() == {"x:1"}
+
+    change = DaySums()
+    change.add_fact(second, +1)
+    appended = add_to_document(stored, change.document())
+    assert hours.mentions("a|2026-03-10", HOUR3, appended["e"][HOUR3]).keys() == {"x:1", "x:2"}
+
+    taken_back = DaySums()
+    taken_back.add_fact(first, -1)  # compacts the hour: a rewrite, not an append
+    compacted = add_to_document(appended, taken_back.document())
+    assert hours.mentions("a|2026-03-10", HOUR3, compacted["e"][HOUR3]) == {"x:2": second.entry()}
