@@ -154,10 +154,7 @@ async def reference(
 ) -> dict[str, dict[str, Any]]:
     """The rollups after each batch is applied once, with no crash."""
     db = await database(client, settings.mongodb_database + "_ref")
-    aggregates = MentionAggregates(db)
-    for batch in batches:
-        await aggregates.apply(batch)
-    await aggregates.drain()
+    await apply_all(MentionAggregates(db), batches)
     return await rollups(db)
 
 
@@ -170,28 +167,17 @@ async def apply_all(
     await aggregates.drain()
 
 
-def crash_insert_many_after(collection: Any, keep: int) -> None:
-    """Make the collection's next insert_many insert only `keep` documents, then crash."""
-    original = collection.insert_many
+def crash_after(collection: Any, method: str, keep: int) -> None:
+    """Make the collection's next bulk `method` (`insert_many`, `bulk_write`) carry out only
+    its first `keep` items, then crash."""
+    original = getattr(collection, method)
 
-    async def partial(documents: list[Any], **kwargs: Any) -> Any:
+    async def partial(items: list[Any], **kwargs: Any) -> Any:
         if keep:
-            await original(documents[:keep], **kwargs)
+            await original(items[:keep], **kwargs)
         raise SimulatedCrashError
 
-    collection.insert_many = partial
-
-
-def crash_bulk_write_after(collection: Any, keep: int) -> None:
-    """Make the collection's next bulk write carry out only `keep` operations, then crash."""
-    original = collection.bulk_write
-
-    async def partial(operations: list[Any], **kwargs: Any) -> Any:
-        if keep:
-            await original(operations[:keep], **kwargs)
-        raise SimulatedCrashError
-
-    collection.bulk_write = partial
+    setattr(collection, method, partial)
 
 
 async def die(*args: Any, **kwargs: Any) -> Any:
@@ -306,9 +292,9 @@ def cut_at(dying: MentionAggregates, crash_point: str) -> None:
     elif crash_point == "after_claim":  # claimed, nothing carried out
         dying._carry_out = die  # type: ignore[method-assign]
     elif crash_point == "mid_rollup_write":
-        crash_bulk_write_after(dying._rollups, keep=3)
+        crash_after(dying._rollups, "bulk_write", keep=3)
     elif crash_point == "mid_directory_write":
-        crash_insert_many_after(dying._directory, keep=1)
+        crash_after(dying._directory, "insert_many", keep=1)
     else:  # "before_journal_delete": everything written, the journal left behind
         dying._journal.delete_one = die  # type: ignore[method-assign]
 
