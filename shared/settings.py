@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
     publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
     # --- Metrics -------------------------------------------------------------------------
-    #: Most records the metrics service aggregates per consumed batch (one transaction each).
+    #: Most records the metrics service aggregates per consumed batch (one journal each).
     metrics_batch_size: int = Field(default=10_000, ge=1, le=50_000)
     #: How often KPI snapshots go to `smm.kpi.v1` (and the KPI gauges are refreshed).
     metrics_kpi_interval_seconds: float = Field(default=300.0, gt=0)

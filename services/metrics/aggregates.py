@@ -206,8 +206,7 @@ class MentionAggregates:
                 continue  # the last carry-out failed: its journal is pending, plan again
             if await self._claim(next_offsets, ends, plan, set(state["pending"])):
                 return applied
-            self._cache.clear()
-            self._expected = {}
+            self._distrust()
         return AppliedMentions()
 
     async def drain(self) -> None:
@@ -216,11 +215,11 @@ class MentionAggregates:
             task = self._in_flight[1]
             self._in_flight = None
             try:
-                self._remember(await task)
-            except BaseException:
+                written = await task
                 self._writing = {}
-                self._cache.clear()
-                self._expected = {}
+                self._remember(written)
+            except BaseException:
+                self._distrust()
                 raise
 
     async def landed(self) -> bool:
@@ -233,22 +232,24 @@ class MentionAggregates:
             return False
         return True
 
-    def _remember(
-        self, written: Mapping[str, Document], writing: dict[str, Document] | None = None
-    ) -> None:
+    def _remember(self, stored: Mapping[str, Document]) -> None:
         """Cache rollups as stored now (read, or written by the carry-out that landed)."""
-        self._writing = writing or {}
-        for key, doc in written.items():
+        for key, doc in stored.items():
             self._cache[key] = doc
             self._cache.move_to_end(key)
         while len(self._cache) > ROLLUP_CACHE:
             self._cache.popitem(last=False)
 
+    def _distrust(self) -> None:
+        """Another writer may have added to what is cached: read everything again."""
+        self._writing = {}
+        self._cache.clear()
+        self._expected = {}
+
     def _forget(self, state: Document, landed: str | None) -> None:
         """Empty the cache (nothing is in flight: `landed` was, and is finished), and know the
         partitions' next offsets from now on, but for those with another journal pending."""
-        self._writing = {}
-        self._cache.clear()
+        self._distrust()
         pending = {
             part
             for journal_id, parts in state["pending"].items()
@@ -282,7 +283,7 @@ class MentionAggregates:
             read = await _find_ids(self._rollups, touched - rollups.keys())
         for doc in read:
             rollups[doc["_id"]] = doc
-        self._remember({doc["_id"]: doc for doc in read}, writing=self._writing)
+        self._remember({doc["_id"]: doc for doc in read})
         with _step("plan"):
             stored = _StoredFacts(rollups, self._parsed)
             deltas = BatchDeltas()
