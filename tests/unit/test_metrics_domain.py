@@ -94,16 +94,16 @@ def test_reclassification_moves_counts_and_hiding_removes_them() -> None:
     }
 
     hidden = fact(sentiment="neutral", action="hide", version=T0 + timedelta(minutes=2))
-    total = DaySums()
-    total.add_fact(moved, +1)
+    before = DaySums()
+    before.add_fact(moved, +1)
     deltas = BatchDeltas()
     deltas.replace(moved, hidden)
-    total.add(deltas.non_empty()[("b", T0)])
-    stored = DaySums.from_document(total.document())
+    after = add_to_document(before.document(), deltas.non_empty()[("b", T0)].document())
+    stored = DaySums.from_document(after)
     assert stored.hour_counts(HOUR3) == {}  # counted nowhere, no author for reach
     assert stored.author_maxima(HOUR3) == {}
     # but still listed, so a stale redelivery of the earlier classification finds it
-    assert stored_mentions(total.document()["e"][HOUR3]) == {"x:1": hidden.entry()}
+    assert stored_mentions(after["e"][HOUR3]) == {"x:1": hidden.entry()}
 
 
 def test_a_redelivered_equal_fact_changes_nothing() -> None:

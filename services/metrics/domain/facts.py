@@ -169,16 +169,6 @@ class DaySums:
                 counts[name] = counts.get(name, 0) + sign
         _add_one(self.entries.setdefault(hour, {}), fact.entry(), sign)
 
-    def add(self, other: DaySums) -> None:
-        for hour, counts in other.counts.items():
-            mine = self.counts.setdefault(hour, {})
-            for name, times in counts.items():
-                _add_one(mine, name, times)
-        for hour, entries in other.entries.items():
-            theirs = self.entries.setdefault(hour, {})
-            for entry, times in entries.items():
-                _add_one(theirs, entry, times)
-
     def hours(self) -> list[str]:
         return sorted(set(self.counts) | set(self.entries))
 
