@@ -80,6 +80,14 @@ def tansu_command(host: str, port: int, storage: str = "memory://tansu/") -> lis
 
 
 def secantus_command(host: str, port: int, storage_path: str) -> list[str]:
+    """SecantusDB as a standalone server, as `mongod` runs without `--replSet`.
+
+    The product uses neither transactions nor change streams, the two things a replica set
+    would add here. As a single-node replica set SecantusDB writes an oplog entry for every
+    document written, and the driver adds a retryable-write record to every write: measured
+    on inserts of 20,000 documents, 57-66 µs of server CPU a document as a replica set,
+    37 µs standalone. Production runs a real MongoDB replica set (compose, Kubernetes).
+    """
     return [
         str(secantus_binary()),
         "--host",
@@ -90,6 +98,7 @@ def secantus_command(host: str, port: int, storage_path: str) -> list[str]:
         storage_path,
         "--log-level",
         "WARNING",
+        "--standalone",
     ]
 
 
