@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import json
 import re
 import socket
 from pathlib import Path
 
+import numpy as np
+import profanity_check
 import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from services.moderation.domain.classifiers import ClassifierSuite, TextItem, load_suite, train
 from services.moderation.domain.classifiers.features import extract
+from services.moderation.domain.classifiers.linear import TfidfScorer
 from services.moderation.domain.classifiers.sentiment import GermanSentiment, VaderBaseline
-from services.moderation.domain.classifiers.spam import SpamModel
+from services.moderation.domain.classifiers.spam import VECTORIZERS, SpamModel, spam_text
 from services.moderation.domain.classifiers.suite import SPAM_ARTEFACT
+from services.moderation.domain.classifiers.toxicity import EnglishModel
 from shared.events import Classification
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,6 +256,45 @@ def test_loads_and_classifies_without_network() -> None:
     suite = load_suite(("de", "en"))
     result = suite.classify([TextItem("Der Kaffee ist richtig gut!")])[0]
     assert (result.language, result.sentiment) == ("de", "positive")
+
+
+# --- scoring without scikit-learn's transform ---------------------------------------------
+
+
+def _texts_for_scoring() -> list[str]:
+    """The evaluation and development texts, plus the edge cases of a TF-IDF row."""
+    texts = [row["text"] for row in _rows(EVAL_DIR) + _rows(DEV_DIR)]
+    return [*texts, "", "   ", "ok", "a a a a", "Gratis!!! www.gratis.xyz 0176 1234567 €€€"]
+
+
+def test_spam_scores_equal_scikit_learns_transform() -> None:
+    """`TfidfScorer` must give what `TfidfVectorizer.transform(texts) @ weights` gives."""
+    artefact = json.loads(SPAM_ARTEFACT.read_text(encoding="utf-8"))
+    texts = [spam_text(t) for t in _texts_for_scoring()]
+    for name, params in VECTORIZERS.items():
+        part = artefact["vectorizers"][name]
+        vectorizer = TfidfVectorizer(**params)
+        vectorizer.vocabulary_ = {term: i for i, term in enumerate(part["terms"])}
+        vectorizer.idf_ = np.asarray(part["idf"])
+        weights = np.asarray(part["weights"])
+        expected = vectorizer.transform(texts) @ weights
+        scorer = TfidfScorer(vectorizer, vectorizer.idf_, weights)
+        for chunk in (1, 7, 250):  # batch size must not matter, nor the word cache being warm
+            got = np.concatenate(
+                [scorer.scores(texts[i : i + chunk])[:, 0] for i in range(0, len(texts), chunk)]
+            )
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+
+
+def test_english_toxicity_model_equals_alt_profanity_check() -> None:
+    texts = _texts_for_scoring()
+    expected = profanity_check.predict_prob(texts)
+    model = EnglishModel()
+    for chunk in (1, 250):
+        got = np.concatenate(
+            [model.predict_prob(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
+        )
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
 
 
 # --- training --------------------------------------------------------------------------------

@@ -18,6 +18,10 @@ What each task uses (licences fit for commercial use):
   on the SMS Spam Collection (CC BY 4.0) and our own social-media examples;
 - intent: cue phrases per language plus the sentiment score (`intent`).
 
+The two linear text models (spam, English toxicity) are scored by `linear.TfidfScorer` from
+the vectorizers' vocabularies and the models' coefficients, not through scikit-learn's
+per-call validation; the scores are the same.
+
 Labels (`Classification.labels`), all lower-case:
 - "toxic": toxicity >= 0.5; "spam": spam >= 0.5;
 - "profanity", "insult", "threat": what the toxicity lists found (an insult may be a mild word

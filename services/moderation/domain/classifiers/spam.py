@@ -20,6 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from services.moderation.domain.classifiers.features import PHONE, URL, TextFeatures, extract
+from services.moderation.domain.classifiers.linear import TfidfScorer
 
 SPAM_THRESHOLD: Final = 0.5
 
@@ -78,14 +79,14 @@ class SpamModel:
     """The trained spam classifier, loaded from its JSON artefact."""
 
     def __init__(self, artefact: dict[str, Any]) -> None:
-        self._vectorizers: list[tuple[TfidfVectorizer, NDArray[np.float64]]] = []
+        self._scorers: list[TfidfScorer] = []
         for name, params in VECTORIZERS.items():
             part = artefact["vectorizers"][name]
             vectorizer = TfidfVectorizer(**params)
             vectorizer.vocabulary_ = {term: i for i, term in enumerate(part["terms"])}
-            vectorizer.idf_ = np.asarray(part["idf"], dtype=np.float64)
+            idf = np.asarray(part["idf"], dtype=np.float64)
             weights = np.asarray(part["weights"], dtype=np.float64)
-            self._vectorizers.append((vectorizer, weights))
+            self._scorers.append(TfidfScorer(vectorizer, idf, weights))
         self._dense_weights = np.asarray(artefact["dense_weights"], dtype=np.float64)
         self._intercept = float(artefact["intercept"])
 
@@ -100,8 +101,8 @@ class SpamModel:
         texts = [spam_text(f.text) for f in batch]
         dense = np.asarray([dense_row(f) for f in batch], dtype=np.float64)
         logits = dense @ self._dense_weights + self._intercept
-        for vectorizer, weights in self._vectorizers:
-            logits = logits + vectorizer.transform(texts) @ weights
+        for scorer in self._scorers:
+            logits = logits + scorer.scores(texts)[:, 0]
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float64)
 
 
