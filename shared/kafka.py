@@ -241,9 +241,18 @@ class EventPublisher:
         if self._batch is None:
             await asyncio.gather(*(self.publish(event, key(event)) for event in events))
             return
-        messages = [(key(event).encode(), event.to_bytes()) for event in events]
-        await self._batch.send_all(self.physical_topic, messages, event_headers())
-        EVENTS_PUBLISHED.labels(self.topic).inc(len(events))
+        await self.publish_encoded([(key(event), event.to_bytes()) for event in events])
+
+    async def publish_encoded(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish (key, already encoded event) pairs, for events the caller encoded anyway
+        (to store them); needs the `batch` producer given at construction."""
+        if not messages:
+            return
+        if self._batch is None:
+            raise RuntimeError(f"{self.topic}: publish_encoded needs a batch producer")
+        encoded = [(key.encode(), value) for key, value in messages]
+        await self._batch.send_all(self.physical_topic, encoded, event_headers())
+        EVENTS_PUBLISHED.labels(self.topic).inc(len(messages))
 
 
 async def _raw_values(msg: Any) -> list[bytes]:

@@ -27,9 +27,7 @@ from services.moderation.storage import MentionStore, ReviewStore, RulesStore
 from shared.events import (
     Alert,
     Classification,
-    ClassifiedMention,
     Mention,
-    ModerationDecision,
     utc_now,
 )
 from shared.kafka import EventPublisher
@@ -117,14 +115,6 @@ class ModerationPublishers:
     commands: EventPublisher
 
 
-def _key_classified(event: ClassifiedMention) -> str:
-    return event.mention_id
-
-
-def _key_decision(event: ModerationDecision) -> str:
-    return event.mention_id
-
-
 def _key_alert(event: Alert) -> str:
     return event.tracker_id
 
@@ -198,11 +188,13 @@ class Moderator:
         """Start publishing what was stored (acknowledgements are awaited at the batch end)."""
         publishing += [
             asyncio.create_task(
-                self.out.classified.publish_many([o.classified for o in stored], _key_classified)
+                self.out.classified.publish_encoded(
+                    [(o.mention_id, o.classified_bytes) for o in stored]
+                )
             ),
             asyncio.create_task(
-                self.out.decisions.publish_many(
-                    [o.decision for o in stored if o.decision is not None], _key_decision
+                self.out.decisions.publish_encoded(
+                    [(o.mention_id, o.decision_bytes) for o in stored if o.decision_bytes]
                 )
             ),
             asyncio.create_task(

@@ -62,8 +62,8 @@ def _outcome_document(outcome: Outcome) -> Document:
         "reasons": list(outcome.route.reasons),
         # The events as published, byte for byte: a redelivery republishes exactly these, and
         # one binary field costs the database far less than the nested document would.
-        "classified": c.to_bytes(),
-        "auto_decision": outcome.decision.to_bytes() if outcome.decision else None,
+        "classified": outcome.classified_bytes,
+        "auto_decision": outcome.decision_bytes,
         "alerts": [alert.to_bytes() for alert in outcome.alerts],
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -257,8 +258,14 @@ class RecordingPublisher:
     def __init__(self) -> None:
         self.keys: list[str] = []
 
+        self.values: list[bytes] = []
+
     async def publish_many(self, events: Sequence[Any], key: Any) -> None:
         self.keys += [key(event) for event in events]
+
+    async def publish_encoded(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        self.keys += [key for key, _ in messages]
+        self.values += [value for _, value in messages]
 
 
 async def test_a_batch_is_stored_and_published_chunk_by_chunk_once_per_mention() -> None:
@@ -277,3 +284,12 @@ async def test_a_batch_is_stored_and_published_chunk_by_chunk_once_per_mention()
     assert [o.mention_id for o in stored] == ["x:0", "x:1", "x:2", "x:3", "x:4"]
     assert out.classified.keys == ["x:0", "x:1", "x:2", "x:3", "x:4"]  # type: ignore[attr-defined]
     assert out.decisions.keys == out.classified.keys  # type: ignore[attr-defined]
+    published: list[bytes] = out.classified.values  # type: ignore[attr-defined]
+    assert published == [o.classified_bytes for o in stored]  # encoded once: stored = published
+    assert [json.loads(value)["mention_id"] for value in published] == [
+        "x:0",
+        "x:1",
+        "x:2",
+        "x:3",
+        "x:4",
+    ]

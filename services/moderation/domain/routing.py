@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 
 from services.moderation.domain.rules import CompiledRules, Route, merge_routes
 from shared.events import Alert, Classification, ClassifiedMention, Mention, ModerationDecision
@@ -34,6 +35,15 @@ class Outcome:
     @property
     def mention_id(self) -> str:
         return self.classified.mention_id
+
+    @cached_property
+    def classified_bytes(self) -> bytes:
+        """The ClassifiedMention as written to Kafka and stored: encoded once for both."""
+        return self.classified.to_bytes()
+
+    @cached_property
+    def decision_bytes(self) -> bytes | None:
+        return self.decision.to_bytes() if self.decision is not None else None
 
 
 def unclassified(language: str | None, model_version: str) -> Classification:
