@@ -12,6 +12,11 @@ trackers, then:
 3. **Raw baseline** in the same run: a plain aiokafka consume-and-produce loop on the same
    broker, and the ratio.
 
+With `--runs N` the sustained rate is measured N times in a row (fresh mentions each time) and
+the median is reported beside every run: on a shared 2-core machine one run can be 20 % off.
+For the sustained runs it also prints the CPU time each process used per mention (from
+`/proc/<pid>/stat`, Linux only): where the machine's two cores go.
+
     .venv/bin/python bench/pipeline.py --mentions 20000 --rate 1000 --seconds 20
 """
 
@@ -111,6 +116,14 @@ class Pipeline:
                     raise SystemExit(f"{name} not ready")
                 time.sleep(0.3)
 
+    def pids(self) -> dict[str, int]:
+        """Every process of the pipeline, by name (this benchmark process is `load`)."""
+        pids = {name: process.pid for name, process in self.processes.items()}
+        for name, server in (("kafka", self.kafka), ("mongodb", self.mongo)):
+            if server.pid is not None:
+                pids[name] = server.pid
+        return {**pids, "load": os.getpid()}
+
     def stop(self) -> None:
         for process in self.processes.values():
             process.terminate()
@@ -121,6 +134,19 @@ class Pipeline:
                 process.kill()
         self.kafka.stop()
         self.mongo.stop()
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds each process has used so far (empty where /proc is absent)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
 
 
 class Counter:
@@ -305,6 +331,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--rate", type=int, default=1_000)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--runs", type=int, default=1, help="sustained runs (median reported)")
     args = parser.parse_args()
 
     pipe = Pipeline(Path(tempfile.mkdtemp(prefix="bench-pipeline-")))
@@ -315,7 +342,14 @@ def main() -> None:
                 body = {"id": brand, "name": brand, "query": brand, "group": "bench"}
                 client.post(pipe.url("ingest") + "/v1/trackers", json=body).raise_for_status()
         asyncio.run(sustained(pipe, 1_000, 10_000_000, args.batch))  # warm-up: groups, models
-        rate, accepted = asyncio.run(sustained(pipe, args.mentions, 0, args.batch))
+        runs: list[tuple[float, int]] = []
+        cpu_before = cpu_seconds(pipe.pids())
+        for run in range(args.runs):
+            runs.append(asyncio.run(sustained(pipe, args.mentions, run * 1_000_000, args.batch)))
+        cpu_used = {
+            name: used - cpu_before.get(name, used)
+            for name, used in cpu_seconds(pipe.pids()).items()
+        }
         delays, achieved = asyncio.run(latency(pipe, args.rate, args.seconds, 20_000_000))
         raw = asyncio.run(raw_baseline(pipe.bootstrap, args.mentions))
     finally:
@@ -325,9 +359,20 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
     )
+    rate = statistics.median(r for r, _ in runs)
+    accepted = sum(a for _, a in runs)
+    each = f"; runs: {', '.join(f'{r:,.0f}' for r, _ in runs)}" if len(runs) > 1 else ""
     print(
-        f"sustained, ingest -> moderation -> metrics: {rate:,.0f} mentions/s ({accepted:,} counted)"
+        f"sustained, ingest -> moderation -> metrics: {rate:,.0f} mentions/s "
+        f"({accepted:,} counted{each})"
     )
+    if cpu_used:
+        per_mention = {name: used / accepted * 1e6 for name, used in cpu_used.items()}
+        listed = ", ".join(f"{name} {us:,.0f}" for name, us in per_mention.items())
+        print(
+            f"CPU per mention in the sustained runs, µs: {listed}; "
+            f"total {sum(per_mention.values()):,.0f}"
+        )
     print(
         f"latency at {achieved:,.0f} mentions/s for {args.seconds:g} s, acceptance -> counted: "
         f"p50 {statistics.median(delays):.2f} s, p99 {p99:.2f} s, max {delays[-1]:.2f} s"

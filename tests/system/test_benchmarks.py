@@ -36,9 +36,19 @@ def run(script: str, *args: str) -> str:
 
 def test_pipeline_benchmark_short() -> None:
     out = run(
-        "pipeline.py", "--mentions", "400", "--batch", "100", "--rate", "100", "--seconds", "2"
+        "pipeline.py",
+        *("--mentions", "400", "--batch", "100", "--rate", "100", "--seconds", "2"),
+        *("--runs", "2"),
     )
-    assert re.search(rf"sustained, ingest -> moderation -> metrics: {NUMBER} mentions/s", out), out
+    assert re.search(
+        rf"sustained, ingest -> moderation -> metrics: {NUMBER} mentions/s "
+        rf"\({NUMBER} counted; runs: {NUMBER}, {NUMBER}\)",
+        out,
+    ), out
+    cpu = re.search(r"CPU per mention in the sustained runs, µs: (.*); total [\d,]+", out)
+    assert cpu, out
+    for process in ("ingest", "moderation", "publisher", "metrics", "kafka", "mongodb", "load"):
+        assert re.search(rf"\b{process} {NUMBER}", cpu.group(1)), out
     assert re.search(rf"p50 {NUMBER} s, p99 {NUMBER} s", out), out
     assert re.search(rf"raw aiokafka consume \+ produce on the same broker: {NUMBER}", out), out
     assert re.search(rf"ratio pipeline/raw: {NUMBER}", out), out
