@@ -9,7 +9,6 @@ services can start in any order beside their servers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,17 +95,36 @@ class ServiceRuntime:
         log.info("service started", version=__version__)
 
     async def stop(self) -> None:
+        """Stop background tasks, run the stop hooks, stop the broker, close the database.
+
+        All within `SMM_SHUTDOWN_TIMEOUT_SECONDS`: a step that overruns or fails is logged by
+        name and left behind, and the next one still runs.
+        """
+        deadline = asyncio.get_running_loop().time() + self.settings.shutdown_timeout_seconds
         for running in self._running:
             running.cancel()
         for running in self._running:
-            with contextlib.suppress(asyncio.CancelledError):
-                await running
+            await self._within(deadline, f"background task {running.get_name()}", running)
         self._running.clear()
         for hook in self._on_stop:
-            await hook()
-        await self.broker.stop()
-        await self.mongo.close()
+            await self._within(deadline, f"stop hook {getattr(hook, '__qualname__', hook)}", hook())
+        await self._within(deadline, "broker stop", self.broker.stop())
+        await self._within(deadline, "database close", self.mongo.close())
         log.info("service stopped")
+
+    async def _within(self, deadline: float, step: str, work: Awaitable[Any]) -> None:
+        """Await one shutdown step until `deadline` (at least a second); log if it overran."""
+        left = max(1.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait_for(work, timeout=left)
+        except asyncio.CancelledError:  # a background task we cancelled ended the usual way
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():  # this shutdown itself is cancelled
+                raise
+        except TimeoutError:
+            log.error("shutdown step did not finish in time; left behind", step=step)
+        except Exception:  # one failing step must not keep the others from running
+            log.exception("shutdown step failed", step=step)
 
     async def readiness(self) -> dict[str, str]:
         """Dependency → "ok" or the reason it is not reachable."""

@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     #: How long a service waits at start for Kafka and MongoDB before it gives up and exits.
     startup_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    #: Longest a service's shutdown may take, all steps together: a step still running when
+    #: the time is up is logged by name and left, so the process exits before the orchestrator's
+    #: kill (compose 30 s, Kubernetes 45 s). Kafka redelivers whatever was not committed.
+    shutdown_timeout_seconds: float = Field(default=25.0, gt=0, le=600)
+
     #: Longest wait for Kafka to acknowledge what an HTTP request produces before a 503.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
 
