@@ -19,8 +19,9 @@ import numpy as np
 from numpy.typing import NDArray
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-#: Distinct words whose n-gram columns are kept (a few MB; the vocabulary of a busy week).
-WORD_CACHE: int = 200_000
+#: Distinct words whose n-gram columns are kept, most recently used first. About 200 bytes a
+#: word on German prose, so at most about 10-30 MB; a few thousand words cover most text.
+WORD_CACHE: int = 50_000
 
 
 class TfidfScorer:
