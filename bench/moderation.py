@@ -35,7 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.kafka import create_missing_topics  # noqa: E402
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
+from shared.local.servers import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    kafka_process,
+    mongo_process,
+    mongo_uri,
+    wait_http_ready,
+)
 from shared.settings import Settings  # noqa: E402
 from shared.topics import MENTIONS_CLASSIFIED, MENTIONS_RAW  # noqa: E402
 
@@ -157,11 +164,6 @@ async def raw_consume_produce_rate(bootstrap: str, source: str, count: int) -> f
         await producer.stop()
         await consumer.stop()
     return done / elapsed
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -42,7 +43,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri  # noqa: E402
+from shared.local.servers import (  # noqa: E402
+    cpu_seconds,
+    free_port,
+    kafka_process,
+    mongo_process,
+    mongo_uri,
+)
 
 TOKEN = "bench-token-0001"  # noqa: S105 - a local benchmark token
 SERVICES = ("ingest", "moderation", "publisher", "metrics")
@@ -136,16 +143,12 @@ class Pipeline:
         self.mongo.stop()
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds each process has used so far (empty where /proc is absent)."""
-    ticks = os.sysconf("SC_CLK_TCK")
+def cpu_by_process(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds each process has used so far (empty where /proc is absent)."""
     seconds: dict[str, float] = {}
     for name, pid in pids.items():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        seconds[name] = (int(fields[11]) + int(fields[12])) / ticks
+        with contextlib.suppress(OSError):
+            seconds[name] = cpu_seconds(pid)
     return seconds
 
 
@@ -343,12 +346,12 @@ def main() -> None:
                 client.post(pipe.url("ingest") + "/v1/trackers", json=body).raise_for_status()
         asyncio.run(sustained(pipe, 1_000, 10_000_000, args.batch))  # warm-up: groups, models
         runs: list[tuple[float, int]] = []
-        cpu_before = cpu_seconds(pipe.pids())
+        cpu_before = cpu_by_process(pipe.pids())
         for run in range(args.runs):
             runs.append(asyncio.run(sustained(pipe, args.mentions, run * 1_000_000, args.batch)))
         cpu_used = {
             name: used - cpu_before.get(name, used)
-            for name, used in cpu_seconds(pipe.pids()).items()
+            for name, used in cpu_by_process(pipe.pids()).items()
         }
         delays, achieved = asyncio.run(latency(pipe, args.rate, args.seconds, 20_000_000))
         raw = asyncio.run(raw_baseline(pipe.bootstrap, args.mentions))
