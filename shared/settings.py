@@ -6,6 +6,7 @@ a service that needs more subclasses `Settings` and keeps the same prefix.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -83,9 +84,21 @@ class Settings(BaseSettings):
     #: More tokens: JSON object token → list of scopes, e.g. {"abc": ["read", "posts:write"]},
     #: or → {"user": "alice", "scopes": [...]} to name who holds it (audit trails).
     api_tokens: dict[str, list[str] | TokenGrant] = Field(default_factory=dict)
-    #: When true, read endpoints need a token with the `read` scope as well.
-    protect_reads: bool = False
+    #: Read endpoints (review queue, mentions, authors, posts, audit trails, KPIs) need a token
+    #: with the `read` scope. `false` opens them to anybody who reaches the port; /healthz,
+    #: /readyz, /metrics and the AsyncAPI document are open either way.
+    protect_reads: bool = True
+    #: Key of the `token-<fingerprint>` actor that unnamed tokens get in audit trails (an HMAC of
+    #: the token, so the trail reveals nothing to guess tokens with). Give every replica the same
+    #: value; unset, it is derived from `admin_token` (or, without one, from all `api_tokens`),
+    #: so fingerprints change when those are rotated.
+    token_fingerprint_key: SecretStr | None = None
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    #: Networks (CIDR) that outbound calls to user-given URLs may reach although they are
+    #: private, loopback or link-local (`shared/outbound.py`), e.g. ["10.20.0.0/16"] for a
+    #: self-hosted Mastodon. Empty: only public addresses. Tests and the local stack allow
+    #: loopback, where the fake networks and the demo feed listen.
+    outbound_allowed_networks: list[str] = Field(default_factory=list)
 
     #: How long a service waits at start for Kafka and MongoDB before it gives up and exits.
     startup_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -196,6 +209,18 @@ class Settings(BaseSettings):
                 )
         return token
 
+    @field_validator("token_fingerprint_key")
+    @classmethod
+    def _a_real_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            value = key.get_secret_value()
+            if value.startswith("change-me") or len(value) < 16:
+                raise ValueError(
+                    "SMM_TOKEN_FINGERPRINT_KEY is a placeholder or shorter than 16 characters; "
+                    "generate one: openssl rand -hex 32"
+                )
+        return key
+
     @field_validator("api_tokens")
     @classmethod
     def _known_scopes(
@@ -211,6 +236,16 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"token …{token[-4:]} has unknown scopes {sorted(unknown)}")
         return tokens
+
+    @field_validator("outbound_allowed_networks")
+    @classmethod
+    def _cidr_networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"outbound_allowed_networks: {exc}") from exc
+        return networks
 
     @field_validator("languages")
     @classmethod

@@ -17,6 +17,8 @@ from shared.local.servers import ManagedProcess, free_port, kafka_process, mongo
 from shared.settings import Settings
 
 HOST = "127.0.0.1"
+#: The fake networks and feeds of the tests listen on loopback (see shared/outbound.py).
+LOOPBACK_NETWORKS = ["127.0.0.0/8", "::1/128"]
 
 
 @dataclass(frozen=True)
@@ -67,4 +69,5 @@ def isolated_settings(servers: LocalServers) -> Settings:
         admin_token="test-admin-token",
         log_format="console",
         retry_backoff_max_seconds=1.0,
+        outbound_allowed_networks=LOOPBACK_NETWORKS,
     )
