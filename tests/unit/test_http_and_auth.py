@@ -5,6 +5,7 @@ The app is built but its lifespan is not run, so nothing connects to a server he
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
 import pytest
@@ -89,11 +90,55 @@ def test_scoped_and_admin_tokens_may_write(client: TestClient) -> None:
         assert token not in response.json()["by"]
 
 
-def test_reads_are_open_unless_protected(client: TestClient) -> None:
-    assert client.get("/v1/things").status_code == 200
-    protected = _client(protect_reads=True)
-    assert protected.get("/v1/things").status_code == 401
-    assert protected.get("/v1/things", headers=_auth("reader-token-01")).status_code == 200
+def test_reads_need_a_token_unless_opened_on_purpose(client: TestClient) -> None:
+    assert Settings().protect_reads is True
+    assert client.get("/v1/things").status_code == 401
+    assert client.get("/v1/things", headers=_auth("nope")).status_code == 401
+    assert client.get("/v1/things", headers=_auth("reader-token-01")).status_code == 200
+    assert client.get("/v1/things", headers=_auth("writer-token-01")).status_code == 403
+    opened = _client(protect_reads=False)
+    assert opened.get("/v1/things").json() == {"by": "anonymous"}
+
+
+def test_probes_metrics_and_asyncapi_stay_open_while_reads_are_protected(
+    client: TestClient,
+) -> None:
+    # Kubernetes' probes, Prometheus' scrapes and AsyncAPI readers carry no token.
+    for path in ("/healthz", "/metrics", "/asyncapi.json", "/asyncapi"):
+        assert client.get(path).status_code == 200, path
+
+
+def _principal_id(token: str, **settings: Any) -> str:
+    principal = TokenAuthority(Settings(**settings)).authenticate(f"Bearer {token}")
+    assert principal is not None
+    return principal.id
+
+
+def test_unnamed_token_fingerprints_are_keyed_not_plain_hashes() -> None:
+    tokens = {"api_tokens": {"reader-token-01": ["read"]}, "admin_token": "admin-secret-0001"}
+    actor = _principal_id("reader-token-01", **tokens)
+    assert actor.startswith("token-")
+    assert len(actor) == len("token-") + 12
+    for digest in (hashlib.sha256, hashlib.sha1, hashlib.md5, hashlib.blake2b):
+        assert digest(b"reader-token-01").hexdigest()[:12] not in actor
+    # Stable: every replica and every restart with the same settings names the token alike.
+    assert _principal_id("reader-token-01", **tokens) == actor
+    # Keyed: another installation (another admin token, or another key) gives another name.
+    assert _principal_id("reader-token-01", **{**tokens, "admin_token": "other-admin-001"}) != actor
+    keyed = {**tokens, "token_fingerprint_key": "k" * 32}
+    assert _principal_id("reader-token-01", **keyed) != actor
+    # With an explicit key, rotating the admin token keeps the other tokens' names.
+    rotated = {**keyed, "admin_token": "rotated-admin-01"}
+    assert _principal_id("reader-token-01", **rotated) == _principal_id("reader-token-01", **keyed)
+    # Without an admin token the key comes from the API tokens, still not a plain hash.
+    alone = _principal_id("reader-token-01", api_tokens={"reader-token-01": ["read"]})
+    assert hashlib.sha256(b"reader-token-01").hexdigest()[:12] not in alone
+
+
+def test_a_placeholder_fingerprint_key_is_refused() -> None:
+    for key in ("change-me-to-a-long-random-key", "short"):
+        with pytest.raises(ValueError, match="SMM_TOKEN_FINGERPRINT_KEY"):
+            Settings(token_fingerprint_key=key)
 
 
 def test_invalid_body_is_422_with_details(client: TestClient) -> None:
