@@ -40,6 +40,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.metrics import exporter
 from services.metrics.domain.facts import (
     BatchDeltas,
     DayKey,
@@ -194,7 +195,13 @@ class MentionAggregates:
                 if not await self.landed():
                     continue
                 self._forget(state, landed=running)
-            fresh = [(pos, m) for pos, m in batch if pos[1] >= next_offsets[pos[0]]]
+            below = [(pos, m) for pos, m in batch if pos[1] < next_offsets[pos[0]]]
+            restarted = await self._restarted_partitions(below) if below else set()
+            fresh = [
+                (pos, m)
+                for pos, m in batch
+                if pos[1] >= next_offsets[pos[0]] or pos[0] in restarted
+            ]
             applied = AppliedMentions(unchanged=len(batch) - len(fresh))
             if not fresh:
                 return applied
@@ -204,10 +211,40 @@ class MentionAggregates:
             plan = await self._plan([mention for _, mention in fresh], applied)
             if not await self.landed():
                 continue  # the last carry-out failed: its journal is pending, plan again
-            if await self._claim(next_offsets, ends, plan, set(state["pending"])):
+            restarts = {part: int(state.get("restarts", {}).get(part, 0)) for part in restarted}
+            if await self._claim(next_offsets, ends, plan, set(state["pending"]), restarts):
                 return applied
             self._distrust()
         return AppliedMentions()
+
+    async def _restarted_partitions(
+        self, below: Sequence[tuple[Position, ClassifiedMention]]
+    ) -> set[str]:
+        """The partitions whose messages below the applied offset were never applied: their
+        topic was created anew (deleted and created, restored, mirrored, or a local broker
+        without storage restarted), so its offsets begin again. A message below the offset
+        that is applied (a redelivery after a crash or rebalance) is stored with its version
+        or a later one; one that is not stored is new, whatever its offset says."""
+        latest = latest_per_mention(mention for _, mention in below)
+        stored = _StoredFacts(await self._rollups_of(latest.values()), self._parsed)
+        unapplied = {
+            mention_id
+            for mention_id, fact in latest.items()
+            if fact.tracker_ids and supersedes(fact, stored.find(fact))
+        }
+        restarted: dict[str, int] = {}
+        for (part, offset), mention in below:
+            if mention.mention_id in unapplied:
+                restarted[part] = min(offset, restarted.get(part, offset))
+        for part, offset in sorted(restarted.items()):
+            exporter.OFFSET_RESTARTS.labels(part).inc()
+            log.warning(
+                "partition offsets began again: messages below the applied offset were never "
+                "applied (the topic was created anew); applying them by mention identity",
+                partition=part,
+                first_unapplied_offset=offset,
+            )
+        return set(restarted)
 
     async def drain(self) -> None:
         """Wait until the last claimed batch is carried out (raises what it raised)."""
@@ -269,21 +306,7 @@ class MentionAggregates:
     async def _plan(self, fresh: Sequence[ClassifiedMention], applied: AppliedMentions) -> Plan:
         """Step 1: read the touched rollups, find the mentions seen before, compute the change."""
         latest = latest_per_mention(fresh)
-        touched = {
-            rollup_id(tracker_id, floor_to(fact.created_at, "day"))
-            for fact in latest.values()
-            for tracker_id in fact.tracker_ids
-        }
-        rollups: dict[str, Document] = {}
-        for key in touched:
-            known = self._writing.get(key) or self._cache.get(key)
-            if known is not None:
-                rollups[key] = known
-        with _step("rollups_read"):
-            read = await _find_ids(self._rollups, touched - rollups.keys())
-        for doc in read:
-            rollups[doc["_id"]] = doc
-        self._remember({doc["_id"]: doc for doc in read})
+        rollups = await self._rollups_of(latest.values())
         with _step("plan"):
             stored = _StoredFacts(rollups, self._parsed)
             deltas = BatchDeltas()
@@ -307,18 +330,46 @@ class MentionAggregates:
             ]
         return Plan({"days": days, "directory": directory}, rollups)
 
+    async def _rollups_of(self, facts: Iterable[MentionFact]) -> dict[str, Document]:
+        """The rollups that hold (or will hold) these facts' entries: as the running
+        carry-out writes them, as cached, or read."""
+        touched = {
+            rollup_id(tracker_id, floor_to(fact.created_at, "day"))
+            for fact in facts
+            for tracker_id in fact.tracker_ids
+        }
+        rollups: dict[str, Document] = {}
+        for key in touched:
+            known = self._writing.get(key) or self._cache.get(key)
+            if known is not None:
+                rollups[key] = known
+        with _step("rollups_read"):
+            read = await _find_ids(self._rollups, touched - rollups.keys())
+        for doc in read:
+            rollups[doc["_id"]] = doc
+        self._remember({doc["_id"]: doc for doc in read})
+        return rollups
+
     async def _claim(
         self,
         next_offsets: Mapping[str, int],
         ends: Mapping[str, int],
         plan: Plan,
         pending: set[str],
+        restarts: Mapping[str, int],
     ) -> bool:
-        """Step 2 (and 3): move the partitions on if nobody else did; False when someone did."""
+        """Step 2 (and 3): move the partitions on if nobody else did; False when someone did.
+
+        A partition whose offsets began again (`restarts`: its count of restarts as read) is
+        moved back to its new end, and its count goes up in the same update: a moved-back
+        offset may equal one already stored, so the count is what only one claim can win."""
         condition: Document = {"_id": OFFSETS_ID}
         for part, offset in next_offsets.items():
             condition[f"next.{part}"] = offset if offset else {"$in": [0, None]}
-        moved = {f"next.{part}": end + 1 for part, end in ends.items()}
+        for part, count in restarts.items():
+            condition[f"restarts.{part}"] = count if count else {"$in": [0, None]}
+        moved: Document = {f"next.{part}": end + 1 for part, end in ends.items()}
+        moved |= {f"restarts.{part}": count + 1 for part, count in restarts.items()}
         if not plan.changes["days"]:
             result = await self._offsets.update_one(condition, {"$set": moved})
             if result.matched_count == 1:

@@ -38,6 +38,13 @@ MENTIONS_HIDDEN = Counter(
     "Mentions the automatic routing hid as spam (left out of every KPI), by platform.",
     ["platform"],
 )
+OFFSET_RESTARTS = Counter(
+    "smm_metrics_offset_restarts_total",
+    "Times a partition of the classified mentions began again below the offsets already "
+    "applied, with messages never applied (the topic was created anew); they are applied by "
+    "mention identity. Alert: it means a topic was deleted, restored or mirrored.",
+    ["partition"],
+)
 MENTIONS_RECLASSIFIED = Counter(
     "smm_mentions_reclassified_total", "Mentions whose later classification replaced the earlier."
 )

@@ -35,6 +35,7 @@ from services.metrics.aggregates import (
 from services.metrics.domain.facts import DaySums
 from services.metrics.storage import INDEXES
 from shared.events import ClassifiedMention
+from shared.metrics import registry
 from shared.settings import Settings
 from tests.metrics_dataset import classified
 
@@ -397,3 +398,80 @@ async def test_concurrent_partitions_adding_to_the_same_days_lose_nothing(
     by_part = {part: [item for item in batch if item[0][0] == part] for part in PARTS}
     await asyncio.gather(*(apply_all(MentionAggregates(db), [items]) for items in by_part.values()))
     await check(db, expected, batch)
+
+
+def renumbered(
+    messages: Sequence[tuple[Position, ClassifiedMention]], start: dict[str, int]
+) -> list[tuple[Position, ClassifiedMention]]:
+    """The same messages in the same partitions, at offsets from `start`."""
+    offsets = dict(start)
+    out: list[tuple[Position, ClassifiedMention]] = []
+    for (part, _), mention in messages:
+        out.append(((part, offsets[part]), mention))
+        offsets[part] += 1
+    return out
+
+
+def restarts(part: str) -> float:
+    value = registry.get_sample_value("smm_metrics_offset_restarts_total", {"partition": part})
+    return value or 0.0
+
+
+async def test_a_topic_created_anew_is_applied_by_mention_identity(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    """The topic was deleted and created again (restored, mirrored, or a local broker without
+    storage restarted): its offsets begin at 0 again, below those already applied. What was
+    never applied is applied; mentions sent again still count once; the restart is counted."""
+    old = stream(6, 120)
+    again = old[:30] + stream(7, 50, first=2000)  # some of the old mentions, then new ones
+    zero = dict.fromkeys(PARTS, 0)
+    expected = await reference(client, settings, [old, renumbered(again, end_offsets(old))])
+    db = await database(client, settings.mongodb_database)
+    aggregates = MentionAggregates(db)
+    before = {part: restarts(part) for part in PARTS}
+    await apply_all(aggregates, [old])
+    redelivered = await aggregates.apply(old[:40])  # a plain redelivery: no restart
+    assert redelivered.unchanged == 40
+    assert {part: restarts(part) for part in PARTS} == before
+    incarnation = renumbered(again, zero)
+    applied = [await aggregates.apply(incarnation[:25]), await aggregates.apply(incarnation[25:])]
+    await aggregates.drain()
+    assert sum(len(a.new) for a in applied) == 50
+    assert all(restarts(part) > before[part] for part in PARTS)
+    await check(db, expected, old + again)
+    # From here on the partitions go on from the new offsets: a redelivery is skipped again.
+    again_redelivered = await MentionAggregates(db).apply(incarnation)
+    assert again_redelivered.unchanged == len(incarnation)
+
+
+async def test_two_owners_of_a_topic_created_anew_apply_it_once(
+    client: AsyncMongoClient[dict[str, Any]], settings: Settings
+) -> None:
+    """A deposed owner and the new one both find the partitions begun again, and both plan
+    the same new messages at offsets already stored: one claim wins, the other plans again
+    and finds them applied."""
+    old = stream(8, 90)
+    # Other mentions at exactly the old positions: the claim moves each partition "back" to
+    # the offset already stored, so only the restart count can tell the two claims apart.
+    incarnation = [
+        (position, m) for (position, _), (_, m) in zip(old, stream(9, 90, 3000), strict=True)
+    ]
+    expected = await reference(client, settings, [old, renumbered(incarnation, end_offsets(old))])
+    db = await database(client, settings.mongodb_database)
+    await apply_all(MentionAggregates(db), [old])
+    deposed, owner = MentionAggregates(db), MentionAggregates(db)
+    claim = deposed._claim
+    raced = False
+
+    async def owner_claims_first(*args: Any) -> bool:
+        nonlocal raced
+        if not raced:
+            raced = True
+            await apply_all(owner, [incarnation])
+        return await claim(*args)
+
+    deposed._claim = owner_claims_first  # type: ignore[method-assign,assignment]
+    await apply_all(deposed, [incarnation])
+    assert raced
+    await check(db, expected, old + incarnation)
