@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     poll_sources: list[dict[str, Any]] = Field(default_factory=list)
     #: Poll our published posts' engagement for this long after publishing.
     engagement_poll_days: float = Field(default=7.0, gt=0, le=90)
+    #: Webhook handshakes (X CRC, Meta and WebSub verification GETs) each client may make
+    #: per minute, and how many it may make at once; more answers 429 with Retry-After.
+    ingest_handshake_rate_per_minute: float = Field(default=30.0, gt=0, le=60_000)
+    ingest_handshake_burst: int = Field(default=10, ge=1, le=10_000)
+    #: A hub's WebSub verification is accepted only this long after our own request.
+    websub_verify_window_seconds: float = Field(default=600.0, ge=10, le=86_400)
+    #: Largest response ingest reads from a feed, hub or platform API (pollers included).
+    ingest_max_response_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=64 * 1024, le=512 * 1024 * 1024
+    )
 
     # --- Moderation ----------------------------------------------------------------------
     #: How long a reviewer's claim on an inbox item lasts; an abandoned claim then expires.

@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, SecretStr
 
 from services.ingest.domain.batch import BadPayloadError, Mapped, MentionSink, RejectedItem
+from services.ingest.domain.handshakes import RateLimiter, crc_token_problem, retry_after_header
 from services.ingest.sources import signatures
 from services.ingest.sources.instagram import documents_of
 from services.ingest.sources.mastodon import map_mastodon_event
@@ -98,6 +100,10 @@ def _echo(challenge: str) -> PlainTextResponse:
     return PlainTextResponse(challenge, headers=_ECHO_HEADERS)
 
 
+def _client_key(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def build_webhook_router(
     settings: Settings,
     sink: MentionSink,
@@ -115,6 +121,24 @@ def build_webhook_router(
     x_secret = _configured(settings.x_consumer_secret)
     mastodon_secret = _configured(settings.mastodon_webhook_secret)
     websub_enabled = bool(settings.public_base_url)
+    handshake_limits = {
+        name: RateLimiter(
+            settings.ingest_handshake_rate_per_minute / 60.0, settings.ingest_handshake_burst
+        )
+        for name in ("meta", "x", "websub")
+    }
+
+    def limit_handshake(platform: str, request: Request) -> None:
+        """429 once a client has made too many handshake GETs (one bucket per platform)."""
+        wait = handshake_limits[platform].acquire(_client_key(request), time.monotonic())
+        if wait:
+            log.warning("webhook handshake rate-limited", platform=platform)
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many {platform} handshake requests; retry later",
+                headers={"Retry-After": retry_after_header(wait)},
+            )
 
     async def signed_json(
         request: Request,
@@ -215,12 +239,14 @@ def build_webhook_router(
         summary="Meta subscription handshake: echo hub.challenge for our verify token",
     )
     async def meta_handshake(
+        request: Request,
         mode: Annotated[str | None, Query(alias="hub.mode")] = None,
         verify_token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
         challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=1024)] = None,
     ) -> PlainTextResponse:
         if meta_secret is None or meta_token is None:
             raise _disabled("meta")
+        limit_handshake("meta", request)  # also slows down guessing the verify token
         if (
             mode != "subscribe"
             or verify_token is None
@@ -249,12 +275,23 @@ def build_webhook_router(
         "/x",
         response_model=CrcResponse,
         summary="X challenge-response check (CRC)",
+        description=(
+            "Answers the HMAC of `crc_token` only for a token in the form X sends (1-255 "
+            "base64/base64url characters, not JSON): that HMAC is also the signature of a "
+            "delivery whose body is the token, so nothing that could be a delivery is signed."
+        ),
     )
     async def x_crc(
+        request: Request,
         crc_token: Annotated[str, Query(min_length=1, max_length=1024)],
     ) -> CrcResponse:
         if x_secret is None:
             raise _disabled("x")
+        limit_handshake("x", request)
+        problem = crc_token_problem(crc_token)
+        if problem is not None:
+            log.warning("x crc token refused", platform="x", length=len(crc_token))
+            raise ApiError(400, "invalid_crc_token", problem)
         return CrcResponse(response_token=signatures.x_crc_response(x_secret, crc_token))
 
     @router.post(
