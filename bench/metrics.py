@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
 
 TOPIC = "smm.mentions.classified.v1"
+TOKEN = "bench-token-0001"  # noqa: S105 - a local benchmark token
 PLATFORMS = ("x", "instagram", "facebook", "mastodon", "reddit", "bluesky", "news", "review")
 
 
@@ -156,7 +157,8 @@ def step_seconds(url: str) -> dict[str, float]:
 def kpi_latencies(url: str, trackers: int, now: datetime, days: int, runs: int) -> list[float]:
     rng = random.Random(days)
     latencies = []
-    with httpx.Client(base_url=url, timeout=60) as client:
+    headers = {"Authorization": f"Bearer {TOKEN}"}  # reads need a token
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
         for _ in range(runs):
             end = now - timedelta(minutes=rng.randrange(0, 600), seconds=rng.randrange(60))
             params = {
@@ -194,6 +196,7 @@ def run(
         "SMM_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "SMM_MONGODB_URI": uri,
         "SMM_METRICS_PORT": str(port),
+        "SMM_ADMIN_TOKEN": TOKEN,
         "SMM_TOPIC_PARTITIONS": "6",
         "SMM_LOG_LEVEL": os.environ.get("SMM_LOG_LEVEL", "WARNING"),
         "SMM_METRICS_BATCH_SIZE": str(args.batch),

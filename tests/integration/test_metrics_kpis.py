@@ -46,6 +46,9 @@ from tests.metrics_dataset import (
 
 pytestmark = pytest.mark.integration
 
+#: The `settings` fixture's admin token: reads need one (SMM_PROTECT_READS is on by default).
+AUTH = {"Authorization": "Bearer test-admin-token"}
+
 
 class MetricsProcess:
     """`python -m services.metrics` with the test's settings; can be killed and restarted."""
@@ -64,6 +67,7 @@ class MetricsProcess:
             "SMM_TOPIC_PREFIX": settings.topic_prefix,
             "SMM_TOPIC_PARTITIONS": "2",
             "SMM_METRICS_PORT": str(self.port),
+            "SMM_ADMIN_TOKEN": AUTH["Authorization"].removeprefix("Bearer "),
             "SMM_METRICS_BATCH_SIZE": "40",
             "SMM_METRICS_CHANNEL_TRACKERS": json.dumps(CHANNEL_TRACKERS),
             "SMM_METRICS_KPI_INTERVAL_SECONDS": "3600",
@@ -164,6 +168,7 @@ def _kpis(url: str, tracker: str, start: datetime, end: datetime) -> dict[str, A
     response = httpx.get(
         url + "/v1/kpis",
         params={"tracker_id": tracker, "from": start.isoformat(), "to": end.isoformat()},
+        headers=AUTH,
         timeout=30,
     )
     assert response.status_code == 200, response.text
@@ -239,6 +244,7 @@ async def test_every_kpi_matches_an_independent_computation_across_a_kill(
             "to": last.isoformat(),
             "bucket": "day",
         },
+        headers=AUTH,
         timeout=30,
     ).json()
     assert len(series["points"]) == 5

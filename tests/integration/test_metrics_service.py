@@ -23,13 +23,18 @@ from tests.metrics_dataset import classified
 
 pytestmark = pytest.mark.integration
 
+#: Reads need a token with the `read` scope (SMM_PROTECT_READS is on by default).
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
 
 @asynccontextmanager
 async def metrics(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(settings)
     async with running(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://metrics") as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://metrics", headers=ADMIN
+        ) as client:
             yield client
 
 

@@ -99,7 +99,7 @@ async def _send(settings: Settings, mentions: list[Mention]) -> None:
 
 async def _classified(client: httpx.AsyncClient, mention_id: str) -> dict[str, Any]:
     response = await eventually(
-        lambda: client.get(f"/v1/mentions/{mention_id}"),
+        lambda: client.get(f"/v1/mentions/{mention_id}", headers=ADMIN),
         lambda r: r.status_code == 200,
         timeout=45,
     )
@@ -152,18 +152,22 @@ async def test_mentions_are_routed_and_redelivery_changes_nothing(
     assert alerts[0]["mention_id"] == "x:4"
     assert alerts[0]["tracker_id"] == "roestwerk"
 
-    queue = (await client.get("/v1/review")).json()["items"]
+    queue = (await client.get("/v1/review", headers=ADMIN)).json()["items"]
     assert [item["mention_id"] for item in queue] == ["x:4", "x:1"]  # urgent before normal
-    first_page = (await client.get("/v1/review?limit=1")).json()
+    first_page = (await client.get("/v1/review?limit=1", headers=ADMIN)).json()
     assert [item["mention_id"] for item in first_page["items"]] == ["x:4"]
     second_page = (
-        await client.get("/v1/review", params={"limit": 1, "cursor": first_page["next_cursor"]})
+        await client.get(
+            "/v1/review", params={"limit": 1, "cursor": first_page["next_cursor"]}, headers=ADMIN
+        )
     ).json()
     assert [item["mention_id"] for item in second_page["items"]] == ["x:1"]
     assert second_page["next_cursor"] is None
-    urgent = (await client.get("/v1/review?priority=urgent&platform=x&language=de")).json()
+    urgent = (
+        await client.get("/v1/review?priority=urgent&platform=x&language=de", headers=ADMIN)
+    ).json()
     assert [item["mention_id"] for item in urgent["items"]] == ["x:4"]
-    assert (await client.get("/v1/review?tracker_id=other")).json()["items"] == []
+    assert (await client.get("/v1/review?tracker_id=other", headers=ADMIN)).json()["items"] == []
 
     # Redelivery: the same four again, then one new mention as a marker that all were consumed.
     await _send(settings, [*batch, mention("5", COMPLAINT, lang="de")])
@@ -273,7 +277,7 @@ async def test_claims_leases_decisions_and_replies(
     )  # the reply, its retry (the same event again) and one escalation: never a fourth
     assert sorted(json.loads(r.value)["action"] for r in decided) == ["escalate", "reply", "reply"]
 
-    audit = (await client.get("/v1/review/x:11/audit")).json()["entries"]
+    audit = (await client.get("/v1/review/x:11/audit", headers=ADMIN)).json()["entries"]
     assert [entry["action"] for entry in audit] == ["review", "claim", "reply"]
     assert audit[-1]["reason"] == "Ware beschädigt"
     assert audit[-1]["actor"] in ("alice", "bob")
@@ -315,7 +319,9 @@ async def test_inbox_rejects_bad_input_clearly(client: httpx.AsyncClient) -> Non
     )
     assert "backtracking" in too_slow.json()["error"]["message"]
     classified = await client.post(
-        "/v1/classify", json={"items": [{"text": PRAISE, "lang": "en"}, {"text": SPAM}]}
+        "/v1/classify",
+        json={"items": [{"text": PRAISE, "lang": "en"}, {"text": SPAM}]},
+        headers=ADMIN,
     )
     assert classified.status_code == 200
     results = classified.json()["results"]
@@ -354,5 +360,5 @@ async def test_mention_ids_with_slashes_work_in_every_route(
         headers=ALICE,
     )
     assert decided.status_code == 200, decided.text
-    audit = await client.get(f"/v1/review/{toot.mention_id}/audit")
+    audit = await client.get(f"/v1/review/{toot.mention_id}/audit", headers=ADMIN)
     assert [entry["action"] for entry in audit.json()["entries"]][-1] == "escalate"

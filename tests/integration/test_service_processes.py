@@ -60,7 +60,9 @@ def test_services_run_as_processes_and_talk_through_kafka(service_urls: dict[str
 
     deadline = time.monotonic() + 45
     while True:
-        response = httpx.get(service_urls["moderation"] + "/v1/mentions/bluesky:3kq2")
+        response = httpx.get(
+            service_urls["moderation"] + "/v1/mentions/bluesky:3kq2", headers=headers
+        )
         if response.status_code == 200:
             break
         assert time.monotonic() < deadline, response.text

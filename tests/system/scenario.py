@@ -253,7 +253,9 @@ class Scenario:
         pending = set(mention_ids)
         while pending:
             for mention_id in sorted(pending):
-                response = await _get(client, f"{self.urls.moderation}/v1/mentions/{mention_id}")
+                response = await _get(
+                    client, f"{self.urls.moderation}/v1/mentions/{mention_id}", headers=self.auth
+                )
                 if response is not None and response.status_code == 200:
                     self.observed.mentions[mention_id] = response.json()
                     pending.discard(mention_id)
@@ -323,7 +325,9 @@ class Scenario:
         while True:
             for post_id in wanted:
                 assert post_id is not None
-                response = await _get(client, f"{self.urls.publisher}/v1/posts/{post_id}")
+                response = await _get(
+                    client, f"{self.urls.publisher}/v1/posts/{post_id}", headers=self.auth
+                )
                 if response is not None and response.status_code == 200:
                     self.observed.posts[post_id] = response.json()
             states = {p: self.observed.posts.get(p, {}).get("status") for p in wanted if p}
@@ -463,6 +467,7 @@ class Scenario:
         response = await _get(
             client,
             f"{self.urls.metrics}/v1/kpis",
+            headers=self.auth,
             params={
                 "tracker_id": tracker_id,
                 "from": self.window_from.isoformat(),
