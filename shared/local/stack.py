@@ -4,6 +4,10 @@ The supervisor starts SecantusDB (data kept in the stack folder, so a second sta
 Tansu (in memory), creates the topics, starts the four services as separate processes, waits
 until each is ready, runs the demo feed, and restarts a service that crashes. Ctrl-C, SIGTERM or
 `smm local down` stop everything; children also get SIGTERM if the supervisor itself dies.
+
+The admin token is a secret: its file and every log the stack writes (the supervisor's log holds
+the banner with the token) are created readable by the owner only, in a folder only the owner
+may enter, and the services demand it for reads too (`SMM_PROTECT_READS`, unless set to false).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -60,17 +64,52 @@ class StackConfig:
         return self.data_dir / "logs"
 
 
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
+
+
+def prepare_dirs(config: StackConfig) -> None:
+    """The stack folder and its logs folder, for the owner only (also when made by an older
+    version: it tightens what it finds)."""
+    for folder in (config.data_dir, config.logs):
+        folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+        if folder.stat().st_mode & 0o077:
+            folder.chmod(PRIVATE_DIR)
+    for log in config.logs.iterdir():
+        if log.is_file() and log.stat().st_mode & 0o077:
+            log.chmod(PRIVATE_FILE)
+
+
+def open_private_log(path: Path) -> IO[bytes]:
+    """Open a log for appending; a new one is created 0600, never readable by others."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+    return os.fdopen(fd, "ab")
+
+
 def admin_token(config: StackConfig) -> str:
-    """`SMM_ADMIN_TOKEN`, else the token generated at the first start (kept in the stack folder)."""
+    """`SMM_ADMIN_TOKEN`, else the token generated at the first start (kept in the stack folder).
+
+    The file is created 0600 in one step (`O_CREAT | O_EXCL`), so it is never readable by others,
+    not even for a moment; a second process racing the first reads the winner's token.
+    """
     configured = os.environ.get("SMM_ADMIN_TOKEN")
     if configured:
         return configured
     path = config.data_dir / TOKEN_FILE
-    if path.exists():
-        return path.read_text().strip()
     token = secrets.token_urlsafe(24)
-    path.write_text(token + "\n")
-    path.chmod(0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:  # written by an older version
+            path.chmod(PRIVATE_FILE)
+        for _ in range(50):  # the winner of a race may not have written it yet
+            stored = path.read_text().strip()
+            if stored:
+                return stored
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty; delete it to generate a new admin token") from None
+    with os.fdopen(fd, "w") as file:
+        file.write(token + "\n")
     return token
 
 
@@ -81,6 +120,8 @@ def service_env(config: StackConfig, token: str) -> dict[str, str]:
             "SMM_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
             "SMM_MONGODB_URI": mongo_uri(HOST, config.mongo_port),
             "SMM_ADMIN_TOKEN": token,
+            # Reads need the token too, unless the developer opened them on purpose.
+            "SMM_PROTECT_READS": env.get("SMM_PROTECT_READS", "true"),
             "SMM_TOPIC_PARTITIONS": env.get("SMM_TOPIC_PARTITIONS", "3"),
             "SMM_HTTP_HOST": HOST,
             "PYTHONUNBUFFERED": "1",
@@ -143,8 +184,9 @@ class Supervisor:
 
     def run(self) -> int:
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
-        config.logs.mkdir(exist_ok=True)
+        # Whatever the supervisor and its children write (logs, data) is the owner's only.
+        os.umask(0o077)
+        prepare_dirs(config)
         if running_supervisor(config):
             print(f"a local stack already runs from {config.data_dir}", file=sys.stderr)
             return 1
@@ -300,7 +342,8 @@ def render_banner(state: dict[str, Any], token: str) -> str:
         "",
         f"  KPIs          {services['metrics']}/v1/kpis?tracker_id=roestwerk&from=…&to=…",
         f"  admin token   {token}",
-        f"  example       curl -H 'Authorization: Bearer <token>' {services['ingest']}/readyz",
+        f"  example       curl -H 'Authorization: Bearer <token>' {services['moderation']}"
+        "/v1/review",
         "",
         "  demo feed     " + ("on" if state.get("demo") else "off (--no-demo)"),
         "  stop with     Ctrl-C, or `./smm local down` from another terminal",
@@ -313,8 +356,7 @@ def up(config: StackConfig, detach: bool) -> int:
     """Start the stack; with `detach`, return once it is ready and leave it running."""
     if not detach:
         return Supervisor(config).run()
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    config.logs.mkdir(exist_ok=True)
+    prepare_dirs(config)
     if running_supervisor(config):
         print(f"a local stack already runs from {config.data_dir}", file=sys.stderr)
         return 1
@@ -325,7 +367,7 @@ def up(config: StackConfig, detach: bool) -> int:
     env = dict(os.environ)
     env["SMM_LOCAL_KAFKA_PORT"] = str(config.kafka_port)
     env["SMM_LOCAL_MONGO_PORT"] = str(config.mongo_port)
-    with (config.logs / "supervisor.log").open("ab") as log:
+    with open_private_log(config.logs / "supervisor.log") as log:  # it gets the banner
         child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             argv,
             stdout=log,
