@@ -105,7 +105,7 @@ class _ExitedChild:
 def test_the_supervisor_log_that_gets_the_banner_is_created_private(
     config: StackConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack.subprocess, "Popen", _ExitedChild)
+    monkeypatch.setattr("shared.local.stack.subprocess.Popen", _ExitedChild)
     assert stack.up(config, detach=True) == 1
     log = config.logs / "supervisor.log"
     assert "printed-by-the-banner" in log.read_text()
