@@ -35,9 +35,13 @@ def tool(name: str) -> str:
     return found
 
 
-def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a tool; the result carries its output for the assertion message."""
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def load_yaml(path: Path) -> Any:

@@ -8,6 +8,7 @@ schema, resolves anchors and variables and checks env files, without a Docker en
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -20,23 +21,53 @@ from tests.deploy.support import ROOT, load_yaml, run, tool
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 APP_SERVICES = {"ingest": 8001, "moderation": 8002, "publisher": 8003, "metrics": 8004}
+#: What an operator must fill in .env before the first start (empty in .env.example).
+REQUIRED_SECRETS = {
+    "MONGO_ROOT_USERNAME": "root",
+    "MONGO_ROOT_PASSWORD": "0f3c9a1b2d4e6f708192a3b4c5d6e7f8",
+    "MONGO_APP_PASSWORD": "9e8d7c6b5a49382716a5b4c3d2e1f0aa",
+    "GRAFANA_ADMIN_PASSWORD": "4b1d2c3e4f5a6b7c8d9e0f1a2b3c4d5e",
+}
 
 
-@pytest.fixture(scope="module")
-def resolved() -> dict[str, Any]:
-    """The compose model after anchors, merges and ${...} with .env.example's values."""
-    result = run(
+def _env_file(tmp: Path, **values: str | None) -> Path:
+    """.env.example with `values` filled in (None: the line removed)."""
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        name = line.split("=", 1)[0]
+        if name in values:
+            value = values[name]
+            if value is None:
+                continue
+            line = f"{name}={value}"
+        lines.append(line)
+    path = tmp / ".env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _config(env_file: Path) -> Any:
+    """`docker-compose config` with only that env file (nothing of this shell's environment)."""
+    clean = {k: v for k, v in os.environ.items() if k not in REQUIRED_SECRETS}
+    return run(
         tool("docker-compose"),
         "--project-directory",
         str(ROOT),
         "--env-file",
-        str(ENV_EXAMPLE),
+        str(env_file),
         "-f",
         str(COMPOSE_FILE),
         "config",
         "--format",
         "json",
+        env=clean,
     )
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The compose model after anchors, merges and ${...}: .env.example with the secrets set."""
+    result = _config(_env_file(tmp_path_factory.mktemp("env"), **REQUIRED_SECRETS))
     assert result.returncode == 0, result.stderr
     model: dict[str, Any] = json.loads(result.stdout)
     return model
@@ -45,7 +76,8 @@ def resolved() -> dict[str, Any]:
 def test_the_reference_implementation_rejects_a_schema_violation(tmp_path: Path) -> None:
     broken = tmp_path / "compose.yml"
     broken.write_text(COMPOSE_FILE.read_text().replace("    hostname: kafka\n", "    hostnme: x\n"))
-    result = run(tool("docker-compose"), "-f", str(broken), "config", "-q", cwd=tmp_path)
+    env = {**os.environ, **REQUIRED_SECRETS}
+    result = run(tool("docker-compose"), "-f", str(broken), "config", "-q", cwd=tmp_path, env=env)
     assert result.returncode != 0
     assert "hostnme" in result.stderr
 
@@ -55,6 +87,7 @@ def test_every_part_of_the_platform_is_there(resolved: dict[str, Any]) -> None:
         "kafka",
         "kafka-init",
         "mongodb",
+        "mongodb-init",
         "prometheus",
         "grafana",
         *APP_SERVICES,
@@ -76,7 +109,7 @@ def test_images_are_pinned(resolved: dict[str, Any]) -> None:
 
 def test_long_running_services_are_health_checked_and_restarted(resolved: dict[str, Any]) -> None:
     for name, service in resolved["services"].items():
-        if name == "kafka-init":
+        if name in ("kafka-init", "mongodb-init"):
             assert service["restart"] == "no"
             continue
         assert service.get("healthcheck", {}).get("test"), f"{name} has no healthcheck"
@@ -91,6 +124,7 @@ def test_services_start_after_their_dependencies_are_ready(resolved: dict[str, A
             "kafka": "service_healthy",
             "kafka-init": "service_completed_successfully",
             "mongodb": "service_healthy",
+            "mongodb-init": "service_completed_successfully",
         }
         assert service["command"] == [f"smm-{name}"]
         env = service["environment"]
@@ -171,3 +205,66 @@ def test_prometheus_and_grafana_get_the_provisioning_files(resolved: dict[str, A
     assert mounts["/etc/prometheus/rules"] == ROOT / "deploy/prometheus/rules"
     assert mounts["/etc/grafana/provisioning"] == ROOT / "deploy/grafana/provisioning"
     assert mounts["/var/lib/grafana/dashboards"] == ROOT / "deploy/grafana/dashboards"
+
+
+@pytest.mark.parametrize("secret", sorted(REQUIRED_SECRETS))
+def test_compose_refuses_to_start_without_each_secret(secret: str, tmp_path: Path) -> None:
+    for value in ("", None):  # empty as in .env.example, or not there at all
+        result = _config(_env_file(tmp_path, **{**REQUIRED_SECRETS, secret: value}))
+        assert result.returncode != 0, f"{secret}={value!r} was accepted"
+        assert secret in result.stderr
+
+
+def test_env_example_as_copied_does_not_start(tmp_path: Path) -> None:
+    result = _config(_env_file(tmp_path))
+    assert result.returncode != 0
+    assert not re.search(r"^GRAFANA_ADMIN_PASSWORD=\S", ENV_EXAMPLE.read_text(), re.MULTILINE)
+
+
+def test_grafana_has_no_default_password(resolved: dict[str, Any]) -> None:
+    environment = resolved["services"]["grafana"]["environment"]
+    assert environment["GF_SECURITY_ADMIN_PASSWORD"] == REQUIRED_SECRETS["GRAFANA_ADMIN_PASSWORD"]
+    raw = load_yaml(COMPOSE_FILE)["services"]["grafana"]["environment"]
+    assert raw["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")
+    assert environment["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+
+
+def test_mongodb_runs_with_authentication_and_a_key_file(resolved: dict[str, Any]) -> None:
+    mongodb = resolved["services"]["mongodb"]
+    environment = mongodb["environment"]
+    assert environment["MONGO_INITDB_ROOT_USERNAME"] == REQUIRED_SECRETS["MONGO_ROOT_USERNAME"]
+    assert environment["MONGO_INITDB_ROOT_PASSWORD"] == REQUIRED_SECRETS["MONGO_ROOT_PASSWORD"]
+    # The health check initiates the replica set as root (from the environment, not argv).
+    assert environment["MONGO_ROOT_PASSWORD"] == REQUIRED_SECRETS["MONGO_ROOT_PASSWORD"]
+    assert not any(
+        REQUIRED_SECRETS["MONGO_ROOT_PASSWORD"] in a for a in mongodb["healthcheck"]["test"]
+    )
+    command = mongodb["command"]
+    assert command[:3] == ["mongod", "--replSet", "rs0"]
+    keyfile = command[command.index("--keyFile") + 1]
+    # A replica set with authentication needs the key file: written private before mongod runs.
+    bash, dash_c, script, *_ = mongodb["entrypoint"]
+    assert (bash, dash_c) == ("bash", "-c")
+    assert f"> {keyfile}" in script
+    assert f"chmod 0400 {keyfile}" in script
+    assert "umask 077" in script
+    # `config` prints compose's own escaping back ($$): the container gets "$@".
+    assert script.rstrip().endswith('exec docker-entrypoint.sh "$$@"')
+
+
+def test_services_connect_to_mongodb_as_their_own_user(resolved: dict[str, Any]) -> None:
+    password = REQUIRED_SECRETS["MONGO_APP_PASSWORD"]
+    for name in APP_SERVICES:
+        uri = resolved["services"][name]["environment"]["SMM_MONGODB_URI"]
+        assert uri == (
+            f"mongodb://smm:{password}@mongodb:27017/smm?replicaSet=rs0&authSource=smm"
+        ), name
+        Settings(mongodb_uri=uri)  # a valid setting
+    init = resolved["services"]["mongodb-init"]
+    assert init["environment"]["MONGO_APP_USERNAME"] == "smm"
+    assert init["environment"]["MONGO_APP_PASSWORD"] == password
+    assert init["environment"]["MONGO_ROOT_PASSWORD"] == REQUIRED_SECRETS["MONGO_ROOT_PASSWORD"]
+    assert init["depends_on"]["mongodb"]["condition"] == "service_healthy"
+    script = next(m for m in init["volumes"] if m["target"] == "/opt/smm/init-replica-set.js")
+    assert Path(script["source"]) == ROOT / "deploy/k8s/base/mongodb/init-replica-set.js"
+    assert init["command"][-1] == "/opt/smm/init-replica-set.js"
