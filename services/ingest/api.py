@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from typing import Annotated, Any
 
 import httpx
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from services.ingest.domain.batch import IntakeResult, RejectedItem, reason_of
 from services.ingest.domain.normalise import MentionIn
@@ -25,6 +27,7 @@ from shared.auth import Principal, require_scope
 from shared.errors import ApiError
 from shared.events import HttpUrlText, MentionSource
 from shared.logging import get_logger
+from shared.outbound import check_outbound_url
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -230,14 +233,21 @@ class WebSubSubscriptionIn(BaseModel):
     )
     lease_seconds: int = Field(default=DEFAULT_LEASE_SECONDS, ge=3600, le=90 * 24 * 3600)
 
+    @field_validator("topic", "hub")
+    @classmethod
+    def _outbound(cls, value: str | None) -> str | None:
+        """Both are fetched or posted to: http(s), a host, no credentials in the URL."""
+        return None if value is None else check_outbound_url(value)
 
+
+#: Never `secret` nor `callback_token` (nor the callback URL, which carries the token).
 _PUBLIC_SUBSCRIPTION_FIELDS = (
     "topic",
     "hub",
-    "callback",
     "intent",
     "state",
     "lease_seconds",
+    "requested_lease_seconds",
     "lease_expires_at",
     "verified_at",
     "requested_at",
@@ -247,8 +257,27 @@ _PUBLIC_SUBSCRIPTION_FIELDS = (
 
 
 def _public_subscription(document: dict[str, Any]) -> dict[str, Any]:
-    """A subscription as the API shows it: never its secret."""
+    """A subscription as the API shows it: never its secret or callback token."""
     return {"id": document["_id"]} | {key: document.get(key) for key in _PUBLIC_SUBSCRIPTION_FIELDS}
+
+
+#: Largest page of a list endpoint (the contract's `limit` ≤ 200).
+MAX_PAGE = 200
+
+
+def encode_cursor(last_id: str) -> str:
+    """An opaque `next_cursor`: the last id of the page (callers must not parse it)."""
+    return base64.urlsafe_b64encode(json.dumps([last_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        (last_id,) = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
+    if not isinstance(last_id, str):
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned")
+    return last_id
 
 
 def build_websub_router(
@@ -270,9 +299,24 @@ def build_websub_router(
             raise ApiError(404, "not_found", f"no WebSub subscription '{subscription_id}'")
         return document
 
-    @router.get("", summary="List WebSub subscriptions and their state")
-    async def list_subscriptions(principal: Reader) -> dict[str, Any]:
-        return {"subscriptions": [_public_subscription(d) for d in await store.all()]}
+    @router.get(
+        "",
+        summary="List WebSub subscriptions and their state, by id, a page at a time",
+        description="Answers `{items, next_cursor}`; follow `next_cursor` (null on the last page).",
+    )
+    async def list_subscriptions(
+        principal: Reader,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+    ) -> dict[str, Any]:
+        after = decode_cursor(cursor) if cursor else None
+        found = await store.page(after, limit + 1)
+        page = found[:limit]
+        more = len(found) > limit
+        return {
+            "items": [_public_subscription(d) for d in page],
+            "next_cursor": encode_cursor(page[-1]["_id"]) if more and page else None,
+        }
 
     @router.get("/{subscription_id}", summary="One WebSub subscription")
     async def get_subscription(

@@ -275,6 +275,11 @@ class WebSubStore:
     async def all(self) -> list[Document]:
         return await self._subscriptions.find({}).sort("_id").to_list(None)
 
+    async def page(self, after: str | None, limit: int) -> list[Document]:
+        """Up to `limit` subscriptions in id order, after the id `after` (keyset paging)."""
+        query: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+        return await self._subscriptions.find(query).sort("_id").limit(limit).to_list(None)
+
     async def expiring(self, before: datetime) -> list[Document]:
         """Verified subscriptions whose lease ends before `before` (candidates for renewal)."""
         return await self._subscriptions.find(

@@ -16,6 +16,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -29,7 +30,7 @@ from services.ingest.sources import signatures
 from services.ingest.sources.instagram import documents_of
 from services.ingest.sources.mastodon import map_mastodon_event
 from services.ingest.sources.meta import map_meta_delivery
-from services.ingest.sources.websub import map_feed, verify_intent
+from services.ingest.sources.websub import map_feed, token_matches, verify_intent
 from services.ingest.sources.x import map_x_delivery
 from services.ingest.storage import LookupQueue, WebSubStore
 from shared.errors import ApiError
@@ -121,6 +122,7 @@ def build_webhook_router(
     x_secret = _configured(settings.x_consumer_secret)
     mastodon_secret = _configured(settings.mastodon_webhook_secret)
     websub_enabled = bool(settings.public_base_url)
+    verify_window = timedelta(seconds=settings.websub_verify_window_seconds)
     handshake_limits = {
         name: RateLimiter(
             settings.ingest_handshake_rate_per_minute / 60.0, settings.ingest_handshake_burst
@@ -331,13 +333,22 @@ def build_webhook_router(
         return subscription_id
 
     @router.get(
-        "/websub/{subscription_id}",
+        "/websub/{subscription_id}/{callback_token}",
         response_class=PlainTextResponse,
-        summary="WebSub intent verification: echo hub.challenge for a pending intent",
+        summary="WebSub intent verification: echo hub.challenge for our pending intent",
+        description=(
+            "Only for the callback URL we gave the hub (it carries a random token), the mode "
+            "we asked for, and within SMM_WEBSUB_VERIFY_WINDOW_SECONDS of our request."
+        ),
     )
-    async def websub_verify(subscription_id: str, request: Request) -> PlainTextResponse:
+    async def websub_verify(
+        subscription_id: str, callback_token: str, request: Request
+    ) -> PlainTextResponse:
         subscription_id = websub_subscription_id(subscription_id)
-        answer = await verify_intent(subscription_id, request.query_params, websub)
+        limit_handshake("websub", request)
+        answer = await verify_intent(
+            subscription_id, callback_token, request.query_params, websub, verify_window
+        )
         if answer.status == 200:
             return _echo(answer.body)
         log.warning(
@@ -346,15 +357,27 @@ def build_webhook_router(
         code = "unknown_subscription" if answer.status == 404 else "bad_request"
         raise ApiError(answer.status, code, answer.reason)
 
-    @router.post(
+    @router.get(
         "/websub/{subscription_id}",
-        response_model=WebhookResult,
-        summary="WebSub content distribution (X-Hub-Signature with the subscription's secret)",
+        response_class=PlainTextResponse,
+        summary="Callback URL without its token (from before tokens): never verifies anything",
+        include_in_schema=False,
     )
-    async def websub_delivery(subscription_id: str, request: Request) -> WebhookResult:
+    async def websub_verify_untokened(subscription_id: str) -> PlainTextResponse:
+        subscription_id = websub_subscription_id(subscription_id)
+        raise ApiError(404, "unknown_subscription", "no such pending intent")
+
+    async def websub_push(
+        subscription_id: str, callback_token: str | None, request: Request
+    ) -> WebhookResult:
         subscription_id = websub_subscription_id(subscription_id)
         subscription = await websub.get(subscription_id)
-        if subscription is None:
+        # A subscription made before callback tokens existed is still pushed to its old
+        # URL until its lease ends (renewal moves it); the signature is checked either way.
+        legacy = subscription is not None and not subscription.get("callback_token")
+        if subscription is None or not (
+            (legacy and callback_token is None) or token_matches(subscription, callback_token)
+        ):
             raise ApiError(404, "unknown_subscription", "no such WebSub subscription")
         body = await request.body()
         secret = subscription.get("secret")
@@ -377,5 +400,24 @@ def build_webhook_router(
         except BadPayloadError as exc:
             raise ApiError(400, "bad_payload", str(exc)) from exc
         return await deliver("rss", mapped)
+
+    @router.post(
+        "/websub/{subscription_id}/{callback_token}",
+        response_model=WebhookResult,
+        summary="WebSub content distribution (X-Hub-Signature with the subscription's secret)",
+    )
+    async def websub_delivery(
+        subscription_id: str, callback_token: str, request: Request
+    ) -> WebhookResult:
+        return await websub_push(subscription_id, callback_token, request)
+
+    @router.post(
+        "/websub/{subscription_id}",
+        response_model=WebhookResult,
+        summary="WebSub content distribution to a callback URL from before callback tokens",
+        include_in_schema=False,
+    )
+    async def websub_delivery_untokened(subscription_id: str, request: Request) -> WebhookResult:
+        return await websub_push(subscription_id, None, request)
 
     return router

@@ -6,12 +6,29 @@ Runs the webhook router the way `test_webhooks.py` does (real uvicorn, real WebS
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from pydantic import SecretStr
 
+from services.ingest.sources.websub import new_callback_token, subscription_id_for
+from services.ingest.storage import WebSubStore
+from shared.events import utc_now
+from shared.mongo import create_mongo_client, service_database
 from shared.settings import Settings
-from tests.integration.test_webhooks import X_SECRET, Running, _b64, _running, svc
+from tests.integration.test_webhooks import FEED as WEBSUB_FEED
+from tests.integration.test_webhooks import (
+    HUB_SECRET,
+    TOPIC,
+    X_SECRET,
+    Running,
+    _b64,
+    _hex,
+    _running,
+    svc,
+)
+from tests.integration.test_websub_subscriptions import TOPIC as SUB_TOPIC
+from tests.integration.test_websub_subscriptions import FakeHub, serving
 
 pytestmark = pytest.mark.integration
 __all__ = ["svc"]  # the fixture, imported for the tests below
@@ -95,3 +112,173 @@ async def test_handshakes_are_rate_limited_with_retry_after(settings: Settings) 
         assert int(refused.headers["retry-after"]) >= 1
         assert refused.json()["error"]["code"] == "rate_limited"
         assert set(refused.json()["error"]) == {"code", "message", "details"}
+
+
+# --- WebSub: the callback URL carries a secret; verification only as we asked -----------------
+
+
+async def _requested(
+    store: WebSubStore, *, ago: timedelta = timedelta(0), lease: int = 86400
+) -> tuple[str, str]:
+    """A subscription whose subscribe request we sent `ago`; its id and callback path."""
+    sub_id = subscription_id_for(TOPIC)  # anyone can compute this one
+    token = new_callback_token()
+    await store.upsert(
+        sub_id,
+        {
+            "topic": TOPIC,
+            "hub": "https://hub.example",
+            "secret": HUB_SECRET,
+            "callback_token": token,
+            "intent": "subscribe",
+            "requested_lease_seconds": lease,
+            "requested_at": utc_now() - ago,
+            "state": "subscribed",
+            "lease_expires_at": utc_now() + timedelta(days=5),
+        },
+    )
+    return sub_id, f"/webhooks/websub/{sub_id}/{token}"
+
+
+async def test_a_stranger_cannot_deny_or_verify_a_subscription(svc: Running) -> None:
+    sub_id, _ = await _requested(svc.store)
+    before = await svc.store.get(sub_id)
+    denial = {"hub.mode": "denied", "hub.topic": TOPIC, "hub.reason": "gotcha"}
+    subscribe = {
+        "hub.mode": "subscribe",
+        "hub.topic": TOPIC,
+        "hub.challenge": "c1",
+        "hub.lease_seconds": "999999999",
+    }
+    for path in (
+        f"/webhooks/websub/{sub_id}",  # the id alone, as before
+        f"/webhooks/websub/{sub_id}/{new_callback_token()}",  # a guessed token
+        f"/webhooks/websub/{sub_id}/short",
+    ):
+        for params in (denial, subscribe):
+            answer = await svc.client.get(path, params=params)
+            assert answer.status_code == 404, (path, params, answer.text)
+            assert answer.json()["error"]["code"] == "unknown_subscription"
+    after = await svc.store.get(sub_id)
+    assert after is not None
+    assert before is not None
+    assert (after["state"], after["lease_expires_at"]) == ("subscribed", before["lease_expires_at"])
+    assert "denied_reason" not in after
+
+
+async def test_verification_only_shortly_after_our_request(svc: Running) -> None:
+    sub_id, url = await _requested(svc.store, ago=timedelta(minutes=11))
+    params = {
+        "hub.mode": "subscribe",
+        "hub.topic": TOPIC,
+        "hub.challenge": "late",
+        "hub.lease_seconds": "3600",
+    }
+    late = await svc.client.get(url, params=params)
+    assert late.status_code == 404, late.text
+    stored = await svc.store.get(sub_id)
+    assert stored is not None
+    assert stored.get("verified_at") is None
+
+    await svc.store.upsert(sub_id, {"requested_at": utc_now() - timedelta(minutes=9)})
+    in_time = await svc.client.get(url, params=params)
+    assert in_time.status_code == 200, in_time.text
+    assert in_time.text == "late"
+
+
+async def test_the_granted_lease_is_clamped_to_what_we_asked(svc: Running) -> None:
+    sub_id, url = await _requested(svc.store, lease=3600)
+    answer = await svc.client.get(
+        url,
+        params={
+            "hub.mode": "subscribe",
+            "hub.topic": TOPIC,
+            "hub.challenge": "c2",
+            "hub.lease_seconds": "999999999",
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    stored = await svc.store.get(sub_id)
+    assert stored is not None
+    assert stored["lease_seconds"] == 3600
+    assert stored["lease_expires_at"] < utc_now() + timedelta(seconds=3700)
+
+
+async def test_pushes_need_the_token_unless_the_subscription_predates_tokens(
+    svc: Running,
+) -> None:
+    sub_id, url = await _requested(svc.store)
+    body = WEBSUB_FEED.replace("{n}", "tokened").encode()
+    signed = {"X-Hub-Signature": f"sha256={_hex(HUB_SECRET, body)}"}
+    untokened = await svc.client.post(f"/webhooks/websub/{sub_id}", content=body, headers=signed)
+    assert untokened.status_code == 404
+    assert svc.sink.calls == []
+    assert (await svc.client.post(url, content=body, headers=signed)).status_code == 200
+
+    # Made before callback tokens: its hub still pushes to the old URL until renewal.
+    await svc.store.upsert("legacy-1", {"topic": TOPIC, "secret": HUB_SECRET, "intent": "x"})
+    legacy = await svc.client.post("/webhooks/websub/legacy-1", content=body, headers=signed)
+    assert legacy.status_code == 200, legacy.text
+    refused = await svc.client.get(
+        "/webhooks/websub/legacy-1",
+        params={"hub.mode": "denied", "hub.topic": TOPIC},
+    )
+    assert refused.status_code == 404
+
+
+async def test_subscription_api_pages_and_never_shows_the_callback_token(
+    settings: Settings,
+) -> None:
+    hub = FakeHub()
+    async with serving(settings, hub) as client:
+        created = await client.post("/v1/websub/subscriptions", json={"topic": SUB_TOPIC})
+        assert created.status_code == 202, created.text
+        token = hub.requests[0]["hub.callback"].rsplit("/", 1)[-1]
+        assert len(token) >= 32
+        assert token not in created.text
+        assert hub.requests[0]["hub.secret"] not in created.text
+
+        mongo = create_mongo_client(settings, "test-websub-paging")
+        store = WebSubStore(service_database(mongo, settings))
+        try:
+            for n in range(4):
+                await store.upsert(f"{n:032x}", {"topic": f"https://feeds.example/{n}"})
+        finally:
+            await mongo.close()
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+            page = await client.get("/v1/websub/subscriptions", params=params)
+            assert page.status_code == 200, page.text
+            assert token not in page.text
+            body = page.json()
+            assert set(body) == {"items", "next_cursor"}
+            assert len(body["items"]) <= 2
+            seen += [item["id"] for item in body["items"]]
+            pages += 1
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert pages == 3
+        assert len(seen) == 5 == len(set(seen))
+        assert seen == sorted(seen)
+        one = await client.get(f"/v1/websub/subscriptions/{created.json()['id']}")
+        assert token not in one.text
+        assert "callback" not in one.json()
+
+        for bad in ({"limit": "201"}, {"limit": "0"}, {"cursor": "not-a-cursor"}):
+            refused = await client.get("/v1/websub/subscriptions", params=bad)
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.json()["error"]["code"] in {"invalid_request", "invalid_cursor"}
+
+
+async def test_subscription_urls_must_not_carry_credentials(settings: Settings) -> None:
+    async with serving(settings, FakeHub()) as client:
+        for body in (
+            {"topic": "https://user:pw@blog.example.de/feed.atom"},
+            {"topic": SUB_TOPIC, "hub": "https://user:pw@hub.example.net/"},
+        ):
+            refused = await client.post("/v1/websub/subscriptions", json=body)
+            assert refused.status_code == 422, refused.text

@@ -321,16 +321,28 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-async def _pending(store: WebSubStore, sub_id: str, secret: str = HUB_SECRET) -> None:
+CALLBACK_TOKEN = "t0k3n-" + "A" * 40
+
+
+async def _pending(store: WebSubStore, sub_id: str, secret: str = HUB_SECRET) -> str:
+    """A subscription we have just asked the hub for; its callback path (with the token)."""
     await store.upsert(
         sub_id,
-        {"topic": TOPIC, "hub": "https://hub.example", "secret": secret, "intent": "subscribe"},
+        {
+            "topic": TOPIC,
+            "hub": "https://hub.example",
+            "secret": secret,
+            "callback_token": CALLBACK_TOKEN,
+            "intent": "subscribe",
+            "requested_lease_seconds": 86400,
+            "requested_at": datetime.now(UTC),
+        },
     )
+    return f"/webhooks/websub/{sub_id}/{CALLBACK_TOKEN}"
 
 
 async def test_websub_intent_verification(svc: Running) -> None:
-    await _pending(svc.store, "sub-1")
-    url = "/webhooks/websub/sub-1"
+    url = await _pending(svc.store, "sub-1")
     good = {
         "hub.mode": "subscribe",
         "hub.topic": TOPIC,
@@ -350,7 +362,7 @@ async def test_websub_intent_verification(svc: Running) -> None:
     wrong_topic = await svc.client.get(url, params=good | {"hub.topic": "https://evil.example/"})
     assert wrong_topic.status_code == 404
     assert "topic" in wrong_topic.json()["error"]["message"]
-    unknown = await svc.client.get("/webhooks/websub/no-such-sub", params=good)
+    unknown = await svc.client.get(f"/webhooks/websub/no-such-sub/{CALLBACK_TOKEN}", params=good)
     assert unknown.status_code == 404
     assert unknown.json()["error"]["code"] == "unknown_subscription"
     not_our_intent = await svc.client.get(url, params=good | {"hub.mode": "unsubscribe"})
@@ -367,10 +379,10 @@ async def test_websub_intent_verification(svc: Running) -> None:
 
 @pytest.mark.parametrize("method", ["sha1", "sha256"])
 async def test_websub_signed_push_reaches_the_sink(svc: Running, method: str) -> None:
-    await _pending(svc.store, "sub-2")
+    url = await _pending(svc.store, "sub-2")
     body = FEED.replace("{n}", method).encode()
     response = await svc.client.post(
-        "/webhooks/websub/sub-2",
+        url,
         content=body,
         headers={
             "X-Hub-Signature": f"{method}={_hex(HUB_SECRET, body, method)}",
@@ -387,18 +399,18 @@ async def test_websub_signed_push_reaches_the_sink(svc: Running, method: str) ->
 
 
 async def test_websub_bad_unknown_or_missing_signature_is_401(svc: Running) -> None:
-    await _pending(svc.store, "sub-3")
+    url = await _pending(svc.store, "sub-3")
     body = FEED.replace("{n}", "x").encode()
     for header in (
         {"X-Hub-Signature": f"sha256={_hex('wrong-secret', body)}"},
         {"X-Hub-Signature": f"md5={hashlib.md5(body).hexdigest()}"},  # noqa: S324
         {},
     ):
-        response = await svc.client.post("/webhooks/websub/sub-3", content=body, headers=header)
+        response = await svc.client.post(url, content=body, headers=header)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_signature"
     unknown = await svc.client.post(
-        "/webhooks/websub/nobody",
+        f"/webhooks/websub/nobody/{CALLBACK_TOKEN}",
         content=body,
         headers={"X-Hub-Signature": f"sha256={_hex(HUB_SECRET, body)}"},
     )
@@ -438,17 +450,17 @@ async def test_subscribe_round_trip_through_a_hub(svc: Running) -> None:
             public_base_url=base_url,
             lease_seconds=3600,
         )
-    assert seen["hub.callback"] == callback_url(base_url, sub_id)
-    assert seen["hub.mode"] == "subscribe"
-    assert seen["hub.lease_seconds"] == "3600"
     stored = await svc.store.get(sub_id)
     assert stored is not None
+    assert seen["hub.callback"] == callback_url(base_url, sub_id, stored["callback_token"])
+    assert seen["hub.mode"] == "subscribe"
+    assert seen["hub.lease_seconds"] == "3600"
     assert stored["state"] == "subscribed"
     assert stored["secret"] == seen["hub.secret"]
 
     body = FEED.replace("{n}", "pushed").encode()
     pushed = await svc.client.post(
-        f"/webhooks/websub/{sub_id}",
+        seen["hub.callback"],
         content=body,
         headers={"X-Hub-Signature": f"sha1={_hex(seen['hub.secret'], body, 'sha1')}"},
     )
@@ -520,10 +532,10 @@ async def test_oversized_and_garbage_bodies_are_4xx(svc: Running) -> None:
         unsigned = await svc.client.post(path, content=b"\x00\x01garbage")
         assert unsigned.status_code == 401
 
-    await _pending(svc.store, "sub-4")
+    url = await _pending(svc.store, "sub-4")
     junk = b"\x00\xffnot a feed"
     feed_junk = await svc.client.post(
-        "/webhooks/websub/sub-4",
+        url,
         content=junk,
         headers={"X-Hub-Signature": f"sha256={_hex(HUB_SECRET, junk)}"},
     )

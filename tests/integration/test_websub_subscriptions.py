@@ -94,7 +94,7 @@ async def test_subscribe_discover_renew_and_unsubscribe(settings: Settings) -> N
         assert "secret" not in subscription
         assert hub.requests[0]["hub.secret"]
         sub_id = subscription["id"]
-        listed = (await client.get("/v1/websub/subscriptions")).json()["subscriptions"]
+        listed = (await client.get("/v1/websub/subscriptions")).json()["items"]
         assert [s["id"] for s in listed] == [sub_id]
 
         mongo = create_mongo_client(settings, "test-websub")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from services.ingest.domain.handshakes import RateLimiter, crc_token_problem, retry_after_header
+from services.ingest.sources.websub import judge_intent, new_callback_token, token_matches
 
 
 @pytest.mark.parametrize(
@@ -62,3 +65,77 @@ def test_rate_limiter_forgets_the_longest_idle_client_first() -> None:
 def test_retry_after_is_whole_seconds_and_never_zero() -> None:
     assert retry_after_header(0.01) == "1"
     assert retry_after_header(2.2) == "3"
+
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+TOKEN = "T" * 43
+ASKED: dict[str, Any] = {
+    "topic": "https://blog.example/feed",
+    "callback_token": TOKEN,
+    "intent": "subscribe",
+    "requested_at": NOW - timedelta(minutes=1),
+    "requested_lease_seconds": 86400,
+}
+VERIFY = {
+    "hub.mode": "subscribe",
+    "hub.topic": "https://blog.example/feed",
+    "hub.challenge": "abc",
+    "hub.lease_seconds": "86400",
+}
+
+
+def test_intent_is_confirmed_for_our_token_mode_and_window() -> None:
+    answer = judge_intent(ASKED, TOKEN, VERIFY, NOW)
+    assert (answer.status, answer.body) == (200, "abc")
+    assert answer.fields["lease_seconds"] == 86400
+
+
+@pytest.mark.parametrize(
+    ("subscription", "token", "params"),
+    [
+        (None, TOKEN, VERIFY),
+        (ASKED, None, VERIFY),
+        (ASKED, "U" * 43, VERIFY),
+        ({**ASKED, "callback_token": None}, TOKEN, VERIFY),
+        (ASKED, TOKEN, VERIFY | {"hub.mode": "unsubscribe"}),
+        (ASKED, TOKEN, VERIFY | {"hub.topic": "https://evil.example/"}),
+        ({**ASKED, "requested_at": NOW - timedelta(minutes=11)}, TOKEN, VERIFY),
+        ({**ASKED, "requested_at": NOW + timedelta(minutes=5)}, TOKEN, VERIFY),
+        ({**ASKED, "requested_at": None}, TOKEN, VERIFY),
+        ({**ASKED, "intent": "unsubscribe"}, TOKEN, {**VERIFY, "hub.mode": "denied"}),
+    ],
+)
+def test_anything_else_is_404_and_changes_nothing(
+    subscription: dict[str, Any] | None, token: str | None, params: dict[str, str]
+) -> None:
+    answer = judge_intent(subscription, token, params, NOW)
+    assert answer.status == 404
+    assert answer.fields == {}
+
+
+def test_granted_lease_is_never_longer_than_asked_and_defaults_to_it() -> None:
+    longer = judge_intent(ASKED, TOKEN, VERIFY | {"hub.lease_seconds": "99999999"}, NOW)
+    assert longer.fields["lease_seconds"] == 86400
+    shorter = judge_intent(ASKED, TOKEN, VERIFY | {"hub.lease_seconds": "600"}, NOW)
+    assert shorter.fields["lease_seconds"] == 600
+    unnamed = judge_intent(ASKED, TOKEN, {k: v for k, v in VERIFY.items() if "lease" not in k}, NOW)
+    assert unnamed.fields["lease_expires_at"] == NOW + timedelta(seconds=86400)
+
+
+def test_the_hub_may_deny_with_the_token() -> None:
+    denied = judge_intent(
+        ASKED,
+        TOKEN,
+        {"hub.mode": "denied", "hub.topic": VERIFY["hub.topic"], "hub.reason": "no"},
+        NOW,
+    )
+    assert denied.status == 200
+    assert denied.fields["state"] == "denied"
+
+
+def test_callback_tokens_are_long_and_compared_whole() -> None:
+    token = new_callback_token()
+    assert len(token) >= 43
+    assert token_matches({"callback_token": token}, token)
+    assert not token_matches({"callback_token": token}, token[:-1])
+    assert not token_matches({}, token)

@@ -1,19 +1,27 @@
 """WebSub (W3C) subscriber: subscribe to feeds at their hub, confirm intents, map pushed feeds.
 
-A subscription document in `WebSubStore` is keyed by our subscription id (the last segment of
-the callback URL) and holds the `topic`, `hub`, the `secret` the hub signs pushes with, the
-`intent` (the mode we last asked for: `subscribe` or `unsubscribe`) and the verified `state`
-with its lease. The intent is stored before the hub is asked, because many hubs verify
-synchronously, before they answer our request.
+A subscription document in `WebSubStore` is keyed by our subscription id and holds the `topic`,
+`hub`, the `secret` the hub signs pushes with, the `intent` (the mode we last asked for:
+`subscribe` or `unsubscribe`) with the time we asked (`requested_at`) and the lease we asked
+for, and the verified `state` with its lease. The intent is stored before the hub is asked,
+because many hubs verify synchronously, before they answer our request.
+
+The id is derived from the topic, so anyone can compute it; the callback URL therefore also
+carries a random `callback_token` (`/webhooks/websub/{id}/{token}`) that only we and the hub
+know. A verification is believed only with that token, only for the mode we asked for, and
+only shortly after we asked; the lease a hub grants is never longer than the one we asked for.
+The token is never logged nor shown by the API.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -32,6 +40,10 @@ DEFAULT_LEASE_SECONDS = 10 * 24 * 3600
 #: Longest hub.challenge we echo; hubs use short random strings.
 MAX_CHALLENGE = 1024
 CALLBACK_PATH = "/webhooks/websub/"
+#: How long a hub may take to verify our request (`SMM_WEBSUB_VERIFY_WINDOW_SECONDS`).
+DEFAULT_VERIFY_WINDOW = timedelta(minutes=10)
+#: What `secrets.token_urlsafe(32)` makes (43 characters); anything else is not ours.
+_CALLBACK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
 
 class WebSubError(RuntimeError):
@@ -40,20 +52,36 @@ class WebSubError(RuntimeError):
 
 @dataclass(frozen=True)
 class IntentAnswer:
-    """How to answer a hub's verification GET: `status` with a text/plain `body`."""
+    """How to answer a hub's verification GET: `status` with a text/plain `body`, and the
+    fields to record on the subscription (none when nothing may change)."""
 
     status: int
     body: str = ""
     reason: str = ""
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def subscription_id_for(topic: str) -> str:
-    """A stable id per topic, so renewing a subscription keeps the callback URL."""
+    """A stable id per topic, so renewing a subscription keeps its API id and callback URL."""
     return hashlib.sha256(topic.encode()).hexdigest()[:32]
 
 
-def callback_url(public_base_url: str, subscription_id: str) -> str:
-    return public_base_url.rstrip("/") + CALLBACK_PATH + subscription_id
+def new_callback_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def callback_url(public_base_url: str, subscription_id: str, callback_token: str) -> str:
+    return f"{public_base_url.rstrip('/')}{CALLBACK_PATH}{subscription_id}/{callback_token}"
+
+
+def token_matches(subscription: Mapping[str, Any], presented: str | None) -> bool:
+    """Whether the callback URL's token is the subscription's (compared in constant time)."""
+    expected = subscription.get("callback_token")
+    if not isinstance(expected, str) or not expected or presented is None:
+        return False
+    if not _CALLBACK_TOKEN.match(presented):
+        return False
+    return hmac.compare_digest(expected.encode(), presented.encode())
 
 
 def _lease(raw: str | None) -> int | None:
@@ -64,30 +92,48 @@ def _lease(raw: str | None) -> int | None:
     return int(raw)
 
 
-async def verify_intent(
-    subscription_id: str, params: Mapping[str, str], store: WebSubStore
-) -> IntentAnswer:
-    """Answer the hub's GET (§5.3): echo the challenge only for an intent we really have.
+#: The same answer for every "this is not a verification we expect", so no one can tell an
+#: unknown subscription from a wrong token.
+_NOT_OURS = IntentAnswer(404, reason="no such pending intent")
 
-    `hub.mode=denied` (§5.2) is recorded and acknowledged. Anything we did not ask for (unknown
-    subscription, other topic, other mode) is 404, which the hub takes as "not confirmed".
+
+def judge_intent(
+    subscription: Mapping[str, Any] | None,
+    callback_token: str | None,
+    params: Mapping[str, str],
+    now: datetime,
+    window: timedelta = DEFAULT_VERIFY_WINDOW,
+) -> IntentAnswer:
+    """Decide the hub's GET (§5.3) without I/O: echo the challenge only for an intent we have.
+
+    Believed only with the subscription's callback token, for the topic and the mode we
+    asked for, within `window` of our request. `hub.mode=denied` (§5.2) is recorded when we
+    asked to subscribe (a hub may deny later too, and only the hub knows the callback URL).
+    The granted lease is clamped to the one we asked for. Anything else is 404, which the hub
+    takes as "not confirmed", and changes nothing.
     """
+    if subscription is None or not token_matches(subscription, callback_token):
+        return _NOT_OURS
     mode, topic = params.get("hub.mode"), params.get("hub.topic")
-    subscription = await store.get(subscription_id)
-    if subscription is None:
-        return IntentAnswer(404, reason="unknown subscription")
     if not topic or topic != subscription.get("topic"):
         return IntentAnswer(404, reason="topic does not match the subscription")
-    now = utc_now()
+    intent = subscription.get("intent")
     if mode == "denied":
+        if intent != "subscribe":
+            return IntentAnswer(404, reason="denied, but we did not ask to subscribe")
         reason = (params.get("hub.reason") or "")[:500]
-        await store.upsert(
-            subscription_id, {"state": "denied", "denied_reason": reason, "denied_at": now}
+        return IntentAnswer(
+            200,
+            reason="denied recorded",
+            fields={"state": "denied", "denied_reason": reason, "denied_at": now},
         )
-        log.warning("websub subscription denied", subscription_id=subscription_id)
-        return IntentAnswer(200, reason="denied recorded")
-    if mode not in ("subscribe", "unsubscribe") or mode != subscription.get("intent"):
+    if mode not in ("subscribe", "unsubscribe") or mode != intent:
         return IntentAnswer(404, reason="mode does not match our pending intent")
+    requested_at = subscription.get("requested_at")
+    if not isinstance(requested_at, datetime) or not (
+        requested_at <= now + timedelta(seconds=5) and now - requested_at <= window
+    ):
+        return IntentAnswer(404, reason="no request of ours is waiting for verification")
     challenge = params.get("hub.challenge")
     if not challenge or len(challenge) > MAX_CHALLENGE:
         return IntentAnswer(400, reason="missing or oversized hub.challenge")
@@ -95,17 +141,39 @@ async def verify_intent(
         fields: dict[str, Any] = {"state": "unsubscribed", "lease_expires_at": None}
     else:
         try:
-            lease = _lease(params.get("hub.lease_seconds"))
+            granted = _lease(params.get("hub.lease_seconds"))
         except ValueError as exc:
             return IntentAnswer(400, reason=str(exc))
+        asked = subscription.get("requested_lease_seconds")
+        asked = asked if isinstance(asked, int) and asked > 0 else DEFAULT_LEASE_SECONDS
+        # A hub that names no lease is taken to grant ours; one that grants more gets ours.
+        lease = asked if granted is None else min(granted, asked)
         fields = {
             "state": "subscribed",
             "lease_seconds": lease,
-            "lease_expires_at": now + timedelta(seconds=lease) if lease is not None else None,
+            "lease_expires_at": now + timedelta(seconds=lease),
         }
-    await store.upsert(subscription_id, {**fields, "verified_at": now})
-    log.info("websub intent verified", subscription_id=subscription_id, mode=mode)
-    return IntentAnswer(200, body=challenge)
+    return IntentAnswer(200, body=challenge, fields={**fields, "verified_at": now})
+
+
+async def verify_intent(
+    subscription_id: str,
+    callback_token: str | None,
+    params: Mapping[str, str],
+    store: WebSubStore,
+    window: timedelta = DEFAULT_VERIFY_WINDOW,
+) -> IntentAnswer:
+    """Answer the hub's GET: `judge_intent` on the stored subscription, then record it."""
+    subscription = await store.get(subscription_id)
+    answer = judge_intent(subscription, callback_token, params, utc_now(), window)
+    if answer.status == 200 and answer.fields:
+        await store.upsert(subscription_id, answer.fields)
+        mode = params.get("hub.mode")
+        if mode == "denied":
+            log.warning("websub subscription denied", subscription_id=subscription_id)
+        else:
+            log.info("websub intent verified", subscription_id=subscription_id, mode=mode)
+    return answer
 
 
 def map_feed(body: bytes, topic: str, content_type: str | None = None) -> Mapped:
@@ -141,18 +209,20 @@ async def _ask_hub(
     subscription_id = subscription_id or subscription_id_for(topic)
     existing = await store.get(subscription_id) or {}
     secret = existing.get("secret") or secrets.token_hex(32)
-    callback = callback_url(public_base_url, subscription_id)
-    await store.upsert(
-        subscription_id,
-        {
-            "topic": topic,
-            "hub": hub_url,
-            "callback": callback,
-            "secret": secret,
-            "intent": mode,
-            "requested_at": utc_now(),
-        },
-    )
+    # Kept across renewals, so the hub's subscription (keyed by callback URL) stays one.
+    token = existing.get("callback_token") or new_callback_token()
+    callback = callback_url(public_base_url, subscription_id, token)
+    fields: dict[str, Any] = {
+        "topic": topic,
+        "hub": hub_url,
+        "secret": secret,
+        "callback_token": token,
+        "intent": mode,
+        "requested_at": utc_now(),
+    }
+    if mode == "subscribe":
+        fields["requested_lease_seconds"] = lease_seconds
+    await store.upsert(subscription_id, fields)
     form = {"hub.mode": mode, "hub.topic": topic, "hub.callback": callback}
     if mode == "subscribe":
         form |= {"hub.secret": secret, "hub.lease_seconds": str(lease_seconds)}
@@ -165,7 +235,9 @@ async def _ask_hub(
         raise WebSubError(f"hub {hub_url} unreachable: {exc!r}") from exc
     if not response.is_success:  # hubs answer 202 (verify later) or 204 (verified)
         await store.upsert(subscription_id, {"last_error": f"hub answered {response.status_code}"})
-        raise WebSubError(f"hub {hub_url} answered {response.status_code}: {response.text[:200]}")
+        # The hub may quote our request back: never pass the callback token on.
+        snippet = response.text[:200].replace(token, "<callback token>")
+        raise WebSubError(f"hub {hub_url} answered {response.status_code}: {snippet}")
     await store.upsert(subscription_id, {"last_error": None})
     log.info("websub request sent", subscription_id=subscription_id, mode=mode, hub=hub_url)
     return subscription_id
@@ -250,6 +322,8 @@ async def renew_expiring(
         lease = subscription.get("lease_seconds") or DEFAULT_LEASE_SECONDS
         if subscription["lease_expires_at"] - now > min(margin, timedelta(seconds=lease / 10)):
             continue  # a short lease is renewed near its end, not on every round
+        # Ask again for what was asked first, not for what a hub granted last time.
+        asked = subscription.get("requested_lease_seconds") or lease
         try:
             await subscribe(
                 http,
@@ -257,7 +331,7 @@ async def renew_expiring(
                 hub_url=subscription["hub"],
                 topic=subscription["topic"],
                 public_base_url=public_base_url,
-                lease_seconds=lease,
+                lease_seconds=asked,
                 subscription_id=subscription["_id"],
             )
         except WebSubError as exc:
