@@ -17,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -37,6 +38,22 @@ Identifier = Annotated[
     str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^$\s][^\s]*$")
 ]
 ShortText = Annotated[str, StringConstraints(max_length=1_000)]
+
+
+def _clip_to(limit: int) -> BeforeValidator:
+    def clip(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            return value[: limit - 1] + "…"
+        return value
+
+    return BeforeValidator(clip)
+
+
+#: Prose the platform writes itself (a decision's reason, an error message): cut to fit with
+#: an ellipsis instead of failing, so a long text can never make an event invalid and stall
+#: the consumer that builds it (hard limits stay: the result still fits the field).
+Reason = Annotated[str, _clip_to(2_000), StringConstraints(max_length=2_000)]
+ErrorMessage = Annotated[str, _clip_to(4_000), StringConstraints(max_length=4_000)]
 HttpUrlText = Annotated[str, StringConstraints(max_length=2_048, pattern=r"^https?://\S+$")]
 Count = Annotated[int, Field(ge=0)]
 
@@ -189,7 +206,7 @@ class ModerationDecision(Event):
     mention_id: Identifier
     action: DecisionAction
     actor: Identifier  # a user id, or "auto"
-    reason: Annotated[str, StringConstraints(max_length=2_000)] = ""
+    reason: Reason = ""
     reply_post_id: Identifier | None = None
     decided_at: UtcDatetime
     #: The mention's trackers, so consumers need no lookup to attribute the decision.
@@ -257,7 +274,7 @@ class RescheduleCommand(_Timing, Event):
 class CancelCommand(Event):
     command: Literal["cancel"] = "cancel"
     post_id: Identifier
-    reason: Annotated[str, StringConstraints(max_length=2_000)] = ""
+    reason: Reason = ""
     actor: Identifier = "system"
 
 
@@ -276,7 +293,7 @@ post_command_adapter: TypeAdapter[PostCommand] = TypeAdapter(PostCommand)
 
 class PostError(Model):
     code: ShortText
-    message: Annotated[str, StringConstraints(max_length=4_000)]
+    message: ErrorMessage
     retryable: bool
 
 
@@ -382,7 +399,7 @@ class Alert(Event):
     tracker_id: Identifier
     kind: AlertKind
     severity: Literal["info", "warning", "critical"] = "warning"
-    message: Annotated[str, StringConstraints(max_length=2_000)]
+    message: Reason
     window_start: UtcDatetime | None = None
     window_end: UtcDatetime | None = None
     observed: float | None = None

@@ -27,7 +27,7 @@ from faststream.security import (
     SASLScram512,
 )
 
-from shared.dlq import DeadLetterMiddleware, decode_batch
+from shared.dlq import DeadLetterMiddleware, apply_or_dead_letter, decode_batch
 from shared.events import Event
 from shared.metrics import CONSUMER_LAG, EVENT_AGE, EVENTS_PUBLISHED, registry
 from shared.settings import Settings
@@ -275,8 +275,9 @@ def batch_consumer(
     """Register `handler(events)` for batches of `topic`, validated record by record.
 
     Bad records go to the `.dlq` twin; the handler gets the valid events of the batch, and the
-    batch is committed only after it returns (a failure rewinds and retries the whole batch,
-    so handlers must be idempotent, as the contract requires anyway).
+    batch is committed only after it returns. A transient failure rewinds and retries the
+    whole batch; one of the records' own is narrowed down to them (`apply_or_dead_letter`),
+    so handlers must be idempotent, as the contract requires anyway.
     """
 
     def register(handler: Callable[[list[E]], Awaitable[None]]) -> None:
@@ -297,8 +298,15 @@ def batch_consumer(
             raw = msg.raw_message
             records = raw if isinstance(raw, tuple) else (raw,)
             valid = await decode_batch(broker, records, model)
+
+            async def apply(part: Sequence[tuple[Any, E]]) -> None:
+                await handler([event for _, event in part])
+
+            if valid:
+                await apply_or_dead_letter(
+                    broker, valid, apply, max_attempts=settings.consumer_max_attempts
+                )
             events = [event for _, event in valid]
-            await handler(events)
             now = time.time()
             for event in events:
                 EVENT_AGE.labels(topic).observe(max(0.0, now - event.occurred_at.timestamp()))

@@ -20,8 +20,13 @@ DLQ_MESSAGES = Counter(
 )
 CONSUMER_RETRIES = Counter(
     "smm_consumer_retries_total",
-    "Messages whose processing failed for a transient reason and will be redelivered.",
+    "Messages (or batches) whose processing failed and will be tried again.",
     ["topic"],
+)
+CONSUMER_FAILING_SINCE = Gauge(
+    "smm_consumer_failing_since_timestamp_seconds",
+    "When processing of the partition began to fail and has failed ever since (0: it moves).",
+    ["topic", "partition"],
 )
 EVENTS_PUBLISHED = Counter(
     "smm_events_published_total", "Events written to Kafka and acknowledged.", ["topic"]

@@ -24,6 +24,7 @@ SCOPES: frozenset[str] = frozenset(
         "mentions:write",
         "rules:write",
         "review:write",
+        "classify",
         "posts:write",
         "posts:approve",
         "channels:write",
@@ -162,6 +163,13 @@ class Settings(BaseSettings):
     moderation_rules_refresh_seconds: float = Field(default=5.0, gt=0, le=3_600)
     #: Most texts per `POST /v1/classify` request.
     moderation_classify_max_items: int = Field(default=1_000, ge=1, le=100_000)
+    #: Time all tracker patterns together may take on one mention; past it the remaining
+    #: patterns are skipped and the mention goes to review (RE2 is linear; this caps the sum).
+    moderation_pattern_budget_ms: float = Field(default=50.0, gt=0, le=10_000)
+    #: `POST /v1/classify` per token: texts per second refilled, and the most at once (a full
+    #: batch of `moderation_classify_max_items` always fits); more answers 429 + Retry-After.
+    moderation_classify_rate_per_second: float = Field(default=200.0, gt=0, le=1_000_000)
+    moderation_classify_burst: int = Field(default=2_000, ge=1, le=1_000_000)
     # --- Publisher -----------------------------------------------------------------------
     #: How often each replica looks for due posts (also the floor of dispatch lateness).
     publisher_poll_interval_seconds: float = Field(default=0.25, gt=0, le=60)
@@ -184,6 +192,13 @@ class Settings(BaseSettings):
     publisher_retry_max_seconds: float = Field(default=900.0, gt=0)
     #: Channel secrets referenced as `settings:NAME` (JSON object NAME → secret; never logged).
     publisher_credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    #: Where the networks with a fixed API host (x, facebook, linkedin) are reached instead
+    #: of their public API, as JSON {"x": "http://127.0.0.1:9000/x"}: for tests, a local stack
+    #: with fake networks, or an egress proxy. Only operators set it; a channel cannot.
+    publisher_api_base_urls: dict[str, str] = Field(default_factory=dict)
+    #: Shortest gap between two occurrences of a recurring post (an RRULE with FREQ=SECONDLY
+    #: or a dense BYSECOND list is refused below it; cron cannot go under 60 s anyway).
+    publisher_min_recurrence_seconds: int = Field(default=60, ge=1, le=86_400)
     # --- Metrics -------------------------------------------------------------------------
     #: Most records the metrics service aggregates per consumed batch (one journal each).
     metrics_batch_size: int = Field(default=10_000, ge=1, le=50_000)
@@ -202,6 +217,9 @@ class Settings(BaseSettings):
     # --- Consumers -----------------------------------------------------------------------
     #: Longest pause before a message whose processing failed for a transient reason is retried.
     retry_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    #: Tries of a record whose processing fails for a reason of its own (not the database's or
+    #: the broker's) before it goes to the topic's `.dlq` with the reason (`shared/dlq.py`).
+    consumer_max_attempts: int = Field(default=3, ge=1, le=100)
 
     # --- Logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from faststream.kafka import KafkaMessage
 from services.metrics import exporter
 from services.metrics.aggregates import MentionAggregates
 from services.metrics.storage import EngagementStore, PostStore
-from shared.dlq import decode_batch
+from shared.dlq import apply_or_dead_letter, decode_batch
 from shared.events import (
     Alert,
     ClassifiedMention,
@@ -91,7 +91,7 @@ def register(
     settings = runtime.settings
     broker = runtime.broker
 
-    async def on_mentions(records: list[tuple[Any, ClassifiedMention]]) -> None:
+    async def on_mentions(records: Sequence[tuple[Any, ClassifiedMention]]) -> None:
         positioned = [
             ((aggregates.partition_key(record.topic, record.partition), record.offset), mention)
             for record, mention in records
@@ -118,10 +118,20 @@ def register(
     async def on_engagement(observations: list[EngagementObservation]) -> None:
         await engagement.apply(observations)
 
-    handlers: dict[str, Callable[[list[Any]], Awaitable[None]]] = {
-        MODERATION_DECISIONS: on_decisions,
-        POSTS_EVENTS: on_post_events,
-        ENGAGEMENT: on_engagement,
+    def events_only(
+        handler: Callable[[list[Any]], Awaitable[None]],
+    ) -> Callable[[Sequence[tuple[Any, Any]]], Awaitable[None]]:
+        async def apply(records: Sequence[tuple[Any, Any]]) -> None:
+            await handler([event for _, event in records])
+
+        return apply
+
+    # Mentions with their positions: the exactly-once bookkeeping needs partition and offset.
+    applier: dict[str, Callable[[Sequence[tuple[Any, Any]]], Awaitable[None]]] = {
+        MENTIONS_CLASSIFIED: on_mentions,
+        MODERATION_DECISIONS: events_only(on_decisions),
+        POSTS_EVENTS: events_only(on_post_events),
+        ENGAGEMENT: events_only(on_engagement),
     }
     logical = {topic_name(topic, settings): topic for topic in CONSUMED}
 
@@ -148,15 +158,11 @@ def register(
         for topic, model in CONSUMED.items():
             if topic not in by_topic:
                 continue
-            if topic == MENTIONS_CLASSIFIED:
-                # With their positions: the exactly-once bookkeeping needs partition and offset.
-                mentions = await decode_batch(broker, by_topic[topic], ClassifiedMention)
-                if mentions:
-                    await on_mentions(mentions)
-                events: list[Event] = [mention for _, mention in mentions]
-            else:
-                events = [event for _, event in await decode_batch(broker, by_topic[topic], model)]
-                if events:
-                    await handlers[topic](events)
+            valid = await decode_batch(broker, by_topic[topic], model)
+            if valid:
+                await apply_or_dead_letter(
+                    broker, valid, applier[topic], max_attempts=settings.consumer_max_attempts
+                )
+            events: list[Event] = [event for _, event in valid]
             for event in events:
                 EVENT_AGE.labels(topic).observe(max(0.0, now - event.occurred_at.timestamp()))

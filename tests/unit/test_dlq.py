@@ -50,3 +50,41 @@ def test_headers_carry_source_and_reason() -> None:
     assert headers["x-source-offset"] == "41"
     assert headers["content-type"] == "application/json"
     assert len(headers["x-error"]) == 2000
+
+
+def test_infrastructure_failures_are_transient_and_the_messages_own_are_not() -> None:
+    from aiokafka.errors import KafkaConnectionError
+    from pymongo.errors import AutoReconnect, DuplicateKeyError, ServerSelectionTimeoutError
+
+    from shared.dlq import is_transient
+
+    for transient in (
+        AutoReconnect("primary stepped down"),
+        ServerSelectionTimeoutError("no server"),
+        KafkaConnectionError(),
+        TimeoutError(),
+        ConnectionResetError(),
+    ):
+        assert is_transient(transient), transient
+    with pytest.raises(ValidationError) as info:
+        Mention.model_validate({})
+    for own in (
+        info.value,
+        PermanentError("unknown channel"),
+        ValueError("a bug one record triggers"),
+        KeyError("x"),
+        DuplicateKeyError("E11000"),
+    ):
+        assert not is_transient(own), own
+
+
+def test_prose_the_platform_writes_is_cut_to_fit_not_refused() -> None:
+    from shared.events import ModerationDecision, PostError, utc_now
+
+    decision = ModerationDecision(
+        mention_id="x:1", action="hide", actor="auto", reason="hide: " * 2000, decided_at=utc_now()
+    )
+    assert len(decision.reason) == 2000
+    assert decision.reason.endswith("…")
+    assert ModerationDecision.model_validate_json(decision.to_bytes()).reason == decision.reason
+    assert len(PostError(code="x", message="m" * 10_000, retryable=False).message) == 4000
