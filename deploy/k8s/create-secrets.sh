@@ -1,7 +1,7 @@
 #!/bin/sh
 # Create the two Secrets the manifests refer to, with fresh random values, in NAMESPACE:
 #   smm-mongodb  root-username, root-password, app-password, keyfile   (MongoDB StatefulSet, Job)
-#   smm-secrets  SMM_ADMIN_TOKEN, SMM_MONGODB_URI                       (the four services)
+#   smm-secrets  SMM_ADMIN_TOKEN, SMM_TOKEN_FINGERPRINT_KEY, SMM_MONGODB_URI  (the services)
 # A Secret that exists already is left alone (changing MongoDB's root password or key file
 # under a running replica set would lock it out). Nothing is printed but the names.
 #
@@ -58,6 +58,7 @@ else
   done
   "$KUBECTL" -n "$NAMESPACE" create secret generic smm-secrets \
     --from-literal=SMM_ADMIN_TOKEN="$(random_hex 32)" \
+    --from-literal=SMM_TOKEN_FINGERPRINT_KEY="$(random_hex 32)" \
     --from-literal=SMM_MONGODB_URI="mongodb://smm:$APP_PASSWORD@$hosts/smm?replicaSet=rs0&authSource=smm" \
     >/dev/null
   echo "created secret smm-secrets in $NAMESPACE (admin token: kubectl -n $NAMESPACE get secret smm-secrets -o jsonpath='{.data.SMM_ADMIN_TOKEN}' | base64 -d)"

@@ -6,12 +6,15 @@
 Derived files, so that each fact has one source:
 - `deploy/kafka/create-topics.sh`, its topic table: from the topic registry (`shared/topics.py`).
 - `deploy/k8s/base/kafka/topics.yaml`, Strimzi `KafkaTopic`s: from the same registry.
+- `deploy/k8s/overlays/prod/kafka-users.yaml`, one Strimzi `KafkaUser` per service whose ACLs
+  allow exactly its topics (`SERVICE_TOPICS` below, checked against each service's AsyncAPI
+  document by tests/deploy/test_kafka_users.py), and a describe-only user for KEDA.
 - `deploy/k8s/base/monitoring/prometheus-rules.yaml`, one `PrometheusRule` per rule file of
   `deploy/prometheus/rules/`: the same alerts for prometheus-operator as for docker compose.
 - `deploy/k8s/base/monitoring/grafana-dashboards.yaml`, one ConfigMap per dashboard of
   `deploy/grafana/dashboards/`, labelled for the Grafana sidecar of kube-prometheus-stack.
 
-The unit tests (tests/unit/test_deploy_generated.py) fail when a file is out of date.
+The deploy tests (tests/deploy/test_topics.py) fail when a file is out of date.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import argparse
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -28,11 +31,24 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from shared.settings import Settings  # noqa: E402
-from shared.topics import DLQ_RETENTION_MS, TOPICS  # noqa: E402
+from shared.settings import SERVICE_NAMES, Settings  # noqa: E402
+from shared.topics import (  # noqa: E402
+    ALERTS,
+    DLQ_RETENTION_MS,
+    DLQ_SUFFIX,
+    ENGAGEMENT,
+    KPI,
+    MENTIONS_CLASSIFIED,
+    MENTIONS_RAW,
+    MODERATION_DECISIONS,
+    POSTS_COMMANDS,
+    POSTS_EVENTS,
+    TOPICS,
+)
 
 CREATE_TOPICS_SH = ROOT / "deploy" / "kafka" / "create-topics.sh"
 KAFKA_TOPICS_YAML = ROOT / "deploy" / "k8s" / "base" / "kafka" / "topics.yaml"
+KAFKA_USERS_YAML = ROOT / "deploy" / "k8s" / "overlays" / "prod" / "kafka-users.yaml"
 PROMETHEUS_RULES_DIR = ROOT / "deploy" / "prometheus" / "rules"
 PROMETHEUS_RULES_YAML = ROOT / "deploy" / "k8s" / "base" / "monitoring" / "prometheus-rules.yaml"
 DASHBOARDS_DIR = ROOT / "deploy" / "grafana" / "dashboards"
@@ -129,6 +145,115 @@ def render_kafka_topics_yaml() -> str:
     )
 
 
+class ServiceTopics(NamedTuple):
+    """What one service does on Kafka: its consumer group, the topics it reads and writes."""
+
+    group: str
+    consumes: tuple[str, ...]
+    produces: tuple[str, ...]
+
+    @property
+    def dead_letters(self) -> tuple[str, ...]:
+        """A consumer writes what it cannot parse to the `.dlq` twin of the topic it read."""
+        return tuple(topic + DLQ_SUFFIX for topic in self.consumes)
+
+
+#: The producers and consumers of docs/contract.md's topic table, for this platform's services
+#: (the "others" of the contract are outside systems with their own users). The deploy tests
+#: check it against what each service subscribes to and publishes (its AsyncAPI document) and
+#: its consumer group (`GROUP_ID` in services/<name>/handlers.py).
+SERVICE_TOPICS: dict[str, ServiceTopics] = {
+    "ingest": ServiceTopics("smm-ingest", (POSTS_EVENTS,), (MENTIONS_RAW, ENGAGEMENT)),
+    "moderation": ServiceTopics(
+        "smm-moderation",
+        (MENTIONS_RAW,),
+        (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_COMMANDS, ALERTS),
+    ),
+    "publisher": ServiceTopics("smm-publisher", (POSTS_COMMANDS,), (POSTS_EVENTS,)),
+    "metrics": ServiceTopics(
+        "smm-metrics",
+        (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_EVENTS, ENGAGEMENT),
+        (KPI, ALERTS),
+    ),
+}
+#: KEDA reads the consumer groups' lag: offsets and metadata only, never a message.
+KEDA_USER = "smm-keda"
+
+
+def kafka_user_name(service: str) -> str:
+    """The KafkaUser (and SCRAM user name, and Secret of its password) of a service."""
+    return f"smm-{service}"
+
+
+def _acl(kind: str, name: str, operations: set[str]) -> dict[str, Any]:
+    return {
+        "resource": {"type": kind, "name": name, "patternType": "literal"},
+        "operations": sorted(operations),
+    }
+
+
+def service_acls(access: ServiceTopics) -> list[dict[str, Any]]:
+    """Read on the consumed topics and the group, write on the produced topics and on the
+    `.dlq` twins of the consumed ones; describe on each topic (metadata, offsets). No more."""
+    unknown = sorted(set(access.consumes + access.produces) - set(TOPICS))
+    if unknown:
+        raise SystemExit(f"SERVICE_TOPICS names topics the registry lacks: {unknown}")
+    operations: dict[str, set[str]] = {}
+    for topic in access.consumes:
+        operations.setdefault(topic, set()).update({"Read", "Describe"})
+    for topic in access.produces + access.dead_letters:
+        operations.setdefault(topic, set()).update({"Write", "Describe"})
+    acls = [_acl("topic", topic, ops) for topic, ops in sorted(operations.items())]
+    acls.append(_acl("group", access.group, {"Read"}))
+    return acls
+
+
+def keda_acls() -> list[dict[str, Any]]:
+    """Describe on every service's group and consumed topics: enough to compute the lag."""
+    topics = sorted({topic for access in SERVICE_TOPICS.values() for topic in access.consumes})
+    groups = sorted(access.group for access in SERVICE_TOPICS.values())
+    return [_acl("topic", topic, {"Describe"}) for topic in topics] + [
+        _acl("group", group, {"Describe"}) for group in groups
+    ]
+
+
+def _kafka_user(name: str, acls: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "apiVersion": "kafka.strimzi.io/v1",
+        "kind": "KafkaUser",
+        "metadata": {"name": name, "labels": {"strimzi.io/cluster": STRIMZI_CLUSTER}},
+        "spec": {
+            "authentication": {"type": "scram-sha-512"},
+            "authorization": {"type": "simple", "acls": acls},
+        },
+    }
+
+
+def kafka_users() -> list[dict[str, Any]]:
+    """One KafkaUser per service, and KEDA's."""
+    if set(SERVICE_TOPICS) != set(SERVICE_NAMES):
+        raise SystemExit(f"SERVICE_TOPICS must name exactly the services {SERVICE_NAMES}")
+    users = [
+        _kafka_user(kafka_user_name(name), service_acls(SERVICE_TOPICS[name]))
+        for name in SERVICE_NAMES
+    ]
+    return [*users, _kafka_user(KEDA_USER, keda_acls())]
+
+
+def render_kafka_users_yaml() -> str:
+    body = yaml.safe_dump_all(kafka_users(), sort_keys=False, explicit_start=True)
+    return (
+        _HEADER
+        + "# One Kafka user per service (SCRAM-SHA-512), allowed exactly its topics: read what\n"
+        + "# it consumes and its consumer group, write what it produces and the .dlq twins of\n"
+        + "# what it consumes. Strimzi's User Operator creates a Secret of the same name (keys\n"
+        + "# `password`, `sasl.jaas.config`) that the service's Deployment reads; KEDA's user\n"
+        + "# may only describe (offsets, lag). Names are for an empty SMM_TOPIC_PREFIX; with a\n"
+        + "# prefix, put it in front of every topic and group name (docs/deploy.md).\n"
+        + body
+    )
+
+
 def prometheus_rules() -> list[dict[str, Any]]:
     """One PrometheusRule per rule file, holding the file's groups unchanged."""
     resources: list[dict[str, Any]] = []
@@ -192,6 +317,7 @@ def outputs() -> dict[Path, str]:
     return {
         CREATE_TOPICS_SH: render_create_topics_sh(CREATE_TOPICS_SH.read_text()),
         KAFKA_TOPICS_YAML: render_kafka_topics_yaml(),
+        KAFKA_USERS_YAML: render_kafka_users_yaml(),
         PROMETHEUS_RULES_YAML: render_prometheus_rules_yaml(),
         DASHBOARDS_YAML: render_grafana_dashboards_yaml(),
     }

@@ -29,8 +29,14 @@ GROUPS = {
     "metrics": METRICS_GROUP,
 }
 #: Secrets made outside the repository: by deploy/k8s/create-secrets.sh (or a secret manager)
-#: and by Strimzi (the KafkaUser's and the cluster CA's).
-EXTERNAL_SECRETS = {"smm-secrets", "smm-mongodb", "smm", "smm-cluster-ca-cert"}
+#: and by Strimzi (each KafkaUser's and the cluster CA's).
+EXTERNAL_SECRETS = {
+    "smm-secrets",
+    "smm-mongodb",
+    "smm-cluster-ca-cert",
+    "smm-keda",
+    *(f"smm-{name}" for name in SERVICE_NAMES),
+}
 
 
 def _container(deployment: dict[str, Any]) -> dict[str, Any]:
@@ -213,7 +219,8 @@ def test_production_kafka_is_replicated_and_authenticated() -> None:
     assert app["SMM_KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093")
     for deployment in of_kind(docs, "Deployment"):
         env = {e["name"]: e for e in _container(deployment)["env"]}
-        assert env["SMM_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "smm"
+        user = deployment["metadata"]["name"]  # its own user: tests/deploy/test_kafka_users.py
+        assert env["SMM_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == user
     for scaled_object in of_kind(docs, "ScaledObject"):
         assert scaled_object["spec"]["triggers"][0]["authenticationRef"]["name"] == "smm-kafka"
 

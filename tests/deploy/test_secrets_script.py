@@ -52,6 +52,9 @@ def test_creates_both_secrets_with_the_same_app_password(tmp_path: Path, members
     assert set(mongodb) == {"root-username", "root-password", "app-password"}
     assert any(a.startswith("--from-file=keyfile=") for a in creates["smm-mongodb"])
     assert len(services["SMM_ADMIN_TOKEN"]) == 64
+    # Every replica names unnamed tokens alike in audit trails, also after the admin token changes.
+    assert len(services["SMM_TOKEN_FINGERPRINT_KEY"]) == 64
+    assert services["SMM_TOKEN_FINGERPRINT_KEY"] != services["SMM_ADMIN_TOKEN"]
     hosts = ",".join(f"smm-mongodb-{i}.smm-mongodb:27017" for i in range(members))
     assert services["SMM_MONGODB_URI"] == (
         f"mongodb://smm:{mongodb['app-password']}@{hosts}/smm?replicaSet=rs0&authSource=smm"
