@@ -30,7 +30,14 @@ from aiokafka import AIOKafkaProducer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
+from shared.local.servers import (  # noqa: E402
+    LOCAL_SERVICE_ENV,
+    free_port,
+    kafka_process,
+    mongo_process,
+    mongo_uri,
+    wait_http_ready,
+)
 
 TOKEN = "bench-token-0001"  # noqa: S105 - a local benchmark token
 WORDS_DE = [
@@ -162,6 +169,7 @@ def main() -> None:
     port = free_port()
     env = {
         **os.environ,
+        **LOCAL_SERVICE_ENV,
         "SMM_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "SMM_MONGODB_URI": mongo_uri("127.0.0.1", mongo.port),
         "SMM_ADMIN_TOKEN": TOKEN,

@@ -39,7 +39,14 @@ from pymongo import MongoClient
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri, wait_http_ready  # noqa: E402
+from shared.local.servers import (  # noqa: E402
+    LOCAL_SERVICE_ENV,
+    free_port,
+    kafka_process,
+    mongo_process,
+    mongo_uri,
+    wait_http_ready,
+)
 
 TOPIC = "smm.mentions.classified.v1"
 TOKEN = "bench-token-0001"  # noqa: S105 - a local benchmark token
@@ -193,6 +200,7 @@ def run(
     port = free_port()
     env = {
         **os.environ,
+        **LOCAL_SERVICE_ENV,
         "SMM_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "SMM_MONGODB_URI": uri,
         "SMM_METRICS_PORT": str(port),

@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from shared.kafka import create_missing_topics  # noqa: E402
 from shared.local.servers import (  # noqa: E402
+    LOCAL_SERVICE_ENV,
     cpu_seconds,
     free_port,
     kafka_process,
@@ -188,6 +189,7 @@ def main() -> None:
     port = free_port()
     env = {
         **os.environ,
+        **LOCAL_SERVICE_ENV,
         "SMM_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "SMM_MONGODB_URI": mongo_uri("127.0.0.1", mongo.port),
         "SMM_ADMIN_TOKEN": TOKEN,
@@ -203,7 +205,11 @@ def main() -> None:
     values = [mention(rng, n, now) for n in range(args.mentions)]
     service: subprocess.Popen[bytes] | None = None
     try:
-        settings = Settings(kafka_bootstrap_servers=bootstrap, topic_partitions=PARTITIONS)
+        settings = Settings(
+            kafka_bootstrap_servers=bootstrap,
+            topic_partitions=PARTITIONS,
+            kafka_enable_idempotence=False,
+        )
         asyncio.run(create_missing_topics(settings))
         asyncio.run(fill(bootstrap, MENTIONS_RAW, values))
         with log.open("wb") as out:

@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from shared.local.servers import (  # noqa: E402
+    LOCAL_SERVICE_ENV,
     cpu_seconds,
     free_port,
     kafka_process,
@@ -93,6 +94,7 @@ class Pipeline:
         self.mongo.wait_port(60)
         env = {
             **os.environ,
+            **LOCAL_SERVICE_ENV,
             "SMM_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "SMM_MONGODB_URI": mongo_uri("127.0.0.1", self.mongo.port),
             "SMM_ADMIN_TOKEN": TOKEN,

@@ -35,7 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 from services.publisher.adapters.bluesky import record_key  # noqa: E402
 from services.publisher.storage import CHANNELS, INDEXES, POSTS  # noqa: E402
-from shared.local.servers import free_port, kafka_process, mongo_process, mongo_uri  # noqa: E402
+from shared.local.servers import (  # noqa: E402
+    LOCAL_SERVICE_ENV,
+    free_port,
+    kafka_process,
+    mongo_process,
+    mongo_uri,
+)
 from shared.mongo import ensure_indexes  # noqa: E402
 from tests.fakes.platforms import WEBHOOK_SECRET  # noqa: E402
 
@@ -188,6 +194,7 @@ async def run(args: argparse.Namespace) -> None:
 
         env = {
             **os.environ,
+            **LOCAL_SERVICE_ENV,
             "SMM_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka.port}",
             "SMM_MONGODB_URI": uri,
             "SMM_MONGODB_DATABASE": DATABASE,

@@ -88,19 +88,25 @@ class ConsumerLagMiddleware(BaseMiddleware):
         return result
 
 
+def producer_options(settings: Settings) -> dict[str, Any]:
+    """How every producer writes: acks=all, idempotent unless turned off, compressed, lingering."""
+    compression = None if settings.kafka_compression == "none" else settings.kafka_compression
+    return {
+        "acks": "all",
+        "compression_type": compression,
+        "linger_ms": settings.kafka_linger_ms,
+        "enable_idempotence": settings.kafka_enable_idempotence,
+    }
+
+
 def build_broker(
     settings: Settings, service: str, *, extra_middlewares: Sequence[Any] = ()
 ) -> KafkaBroker:
     """The service's broker. Subscribers and publishers are registered on it by `handlers.py`."""
-    compression = None if settings.kafka_compression == "none" else settings.kafka_compression
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=f"{settings.kafka_client_id}-{service}",
-        acks="all",
-        compression_type=compression,
-        linger_ms=settings.kafka_linger_ms,
-        # Tansu (local) has no idempotent producer; production may still rely on acks=all.
-        enable_idempotence=False,
+        **producer_options(settings),
         # Commit after the work is done; on a transient error seek back and retry.
         ack_policy=AckPolicy.NACK_ON_ERROR,
         security=kafka_security(settings),
@@ -152,7 +158,7 @@ class BatchProducer:
 
     FastStream's publish path costs about 250 µs a message (middlewares, codec); a batch of a
     thousand mentions needs one `send` each and a single wait for all acknowledgements.
-    Same settings as the broker: acks=all, compression, linger, security.
+    Same settings as the broker (`producer_options`, security).
     """
 
     def __init__(self, settings: Settings, service: str) -> None:
@@ -163,13 +169,9 @@ class BatchProducer:
     async def start(self) -> None:
         """Connect (aiokafka objects must be created inside the running event loop)."""
         settings = self._settings
-        compression = None if settings.kafka_compression == "none" else settings.kafka_compression
         producer = AIOKafkaProducer(
             **client_options(settings, f"{self._service}-batch"),
-            acks="all",
-            compression_type=compression,
-            linger_ms=settings.kafka_linger_ms,
-            enable_idempotence=False,
+            **producer_options(settings),
             max_batch_size=256 * 1024,
         )
         await producer.start()

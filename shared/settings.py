@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: str | None = None
     kafka_compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "lz4"
     kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
+    #: Idempotent producer (no duplicate or reordered writes when a send is retried). Apache
+    #: Kafka supports it; only the local Tansu stand-in does not, so the local stack and the
+    #: tests turn it off (`shared/local/servers.py`, LOCAL_SERVICE_ENV).
+    kafka_enable_idempotence: bool = True
     #: Prepended to every topic name, so several environments can share one cluster.
     topic_prefix: str = ""
     topic_partitions: int = Field(default=6, ge=1, le=1000)

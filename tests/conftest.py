@@ -70,4 +70,5 @@ def isolated_settings(servers: LocalServers) -> Settings:
         log_format="console",
         retry_backoff_max_seconds=1.0,
         outbound_allowed_networks=LOOPBACK_NETWORKS,
+        kafka_enable_idempotence=False,
     )

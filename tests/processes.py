@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.local.servers import free_port
+from shared.local.servers import LOCAL_SERVICE_ENV, free_port
 from shared.settings import Settings
 
 TOKEN = "process-test-token"
@@ -36,6 +36,7 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         "SMM_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "SMM_ADMIN_TOKEN": TOKEN,
         "SMM_RETRY_BACKOFF_MAX_SECONDS": "1",
+        **LOCAL_SERVICE_ENV,
         **(extra or {}),
     }
 

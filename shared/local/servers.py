@@ -25,6 +25,15 @@ import httpx
 _PR_SET_PDEATHSIG = 1
 
 
+#: What a service process needs set to run against the local servers: Tansu has no
+#: idempotent producer, and the demo feed and the tests' fake networks listen on loopback,
+#: which outbound calls refuse unless allowed (`shared/outbound.py`).
+LOCAL_SERVICE_ENV: dict[str, str] = {
+    "SMM_KAFKA_ENABLE_IDEMPOTENCE": "false",
+    "SMM_OUTBOUND_ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+}
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the child gets SIGTERM when its parent dies, so no server outlives the stack."""
     with contextlib.suppress(OSError, AttributeError):

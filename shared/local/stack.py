@@ -31,6 +31,7 @@ import httpx
 from shared.kafka import create_missing_topics
 from shared.local.demo_feed import DemoFeed
 from shared.local.servers import (
+    LOCAL_SERVICE_ENV,
     ManagedProcess,
     kafka_process,
     mongo_process,
@@ -125,6 +126,7 @@ def service_env(config: StackConfig, token: str) -> dict[str, str]:
             "SMM_TOPIC_PARTITIONS": env.get("SMM_TOPIC_PARTITIONS", "3"),
             "SMM_HTTP_HOST": HOST,
             "PYTHONUNBUFFERED": "1",
+            **{key: env.get(key, value) for key, value in LOCAL_SERVICE_ENV.items()},
         }
     )
     return env
@@ -198,6 +200,7 @@ class Supervisor:
         self.settings = Settings(
             kafka_bootstrap_servers=env["SMM_KAFKA_BOOTSTRAP_SERVERS"],
             topic_partitions=int(env["SMM_TOPIC_PARTITIONS"]),
+            kafka_enable_idempotence=False,
         )
         _write_state(config, {"status": "starting", "supervisor_pid": os.getpid()})
         try:

@@ -25,7 +25,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from shared.events import Event
-from shared.local.servers import free_port
+from shared.local.servers import LOCAL_SERVICE_ENV, free_port
 from shared.settings import Settings
 from shared.topics import (
     ENGAGEMENT,
@@ -66,6 +66,7 @@ class MetricsProcess:
             "SMM_MONGODB_DATABASE": settings.mongodb_database,
             "SMM_TOPIC_PREFIX": settings.topic_prefix,
             "SMM_TOPIC_PARTITIONS": "2",
+            **LOCAL_SERVICE_ENV,
             "SMM_METRICS_PORT": str(self.port),
             "SMM_ADMIN_TOKEN": AUTH["Authorization"].removeprefix("Bearer "),
             "SMM_METRICS_BATCH_SIZE": "40",

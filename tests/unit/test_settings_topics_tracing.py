@@ -65,3 +65,18 @@ def test_traceparent_is_validated_and_continued() -> None:
     with use_traceparent(parent):
         assert current_traceparent() == parent
     assert current_traceparent() is None
+
+
+def test_producers_are_idempotent_unless_the_local_stand_in_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared.kafka import producer_options
+    from shared.local.servers import LOCAL_SERVICE_ENV
+
+    assert producer_options(Settings())["enable_idempotence"] is True
+    assert producer_options(Settings())["acks"] == "all"
+    for key, value in LOCAL_SERVICE_ENV.items():
+        monkeypatch.setenv(key, value)
+    local = Settings()
+    assert producer_options(local)["enable_idempotence"] is False
+    assert local.outbound_allowed_networks == ["127.0.0.0/8", "::1/128"]
