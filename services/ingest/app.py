@@ -13,13 +13,14 @@ from services.ingest.engagement import EngagementTracker
 from services.ingest.intake import Intake, TrackerRegistry
 from services.ingest.sources.engagement import EngagementFetcher
 from services.ingest.sources.instagram import InstagramMentionResolver
-from services.ingest.sources.polling import build_pollers, parse_poll_sources
+from services.ingest.sources.polling import PollTiming, build_pollers, parse_poll_sources
 from services.ingest.sources.reddit import RedditApp
 from services.ingest.sources.websub import renew_expiring
 from services.ingest.webhooks import build_webhook_router
 from shared import __version__
 from shared.http import create_http_app
 from shared.language import LanguageDetector
+from shared.outbound import guarded_client
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -27,14 +28,28 @@ from shared.settings import Settings
 WEBSUB_RENEWAL_INTERVAL = 600.0
 
 
-def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> FastAPI:
-    """The ingest app; `http` (for pollers, webhooks' hubs, engagement) is built if not given."""
-    runtime = ServiceRuntime(name="ingest", settings=settings, indexes=storage.indexes())
-    client = http or httpx.AsyncClient(
+def outbound_client(settings: Settings) -> httpx.AsyncClient:
+    """The client for every call ingest makes: feeds, hubs, platform APIs, engagement.
+
+    Feed, hub and instance URLs come from users and remote servers, so it is the guarded
+    client: no private, loopback or link-local address (after DNS, on every redirect) unless
+    in `SMM_OUTBOUND_ALLOWED_NETWORKS`, and no response larger than
+    `SMM_INGEST_MAX_RESPONSE_BYTES`.
+    """
+    return guarded_client(
+        settings.outbound_allowed_networks,
         timeout=httpx.Timeout(20.0, connect=10.0),
         headers={"User-Agent": f"smm-ingest/{__version__} (social listening)"},
         follow_redirects=True,
+        max_response_bytes=settings.ingest_max_response_bytes,
     )
+
+
+def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> FastAPI:
+    """The ingest app; `http` (for pollers, webhooks' hubs, engagement) is built if not given
+    (tests give one whose transport plays the outside world)."""
+    runtime = ServiceRuntime(name="ingest", settings=settings, indexes=storage.indexes())
+    client = http or outbound_client(settings)
     runtime.on_stop(client.aclose)
     out = handlers.publishers(runtime)
 
@@ -73,6 +88,7 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
         cursors,
         intake.submit,
         client,
+        timing=PollTiming(max_body_bytes=settings.ingest_max_response_bytes),
         reddit_app=reddit_app,
     ):
         runtime.add_background_task(f"poller:{poller.key}", poller.run)

@@ -5,15 +5,26 @@ Runs the webhook router the way `test_webhooks.py` does (real uvicorn, real WebS
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from services.ingest.app import build_app
 from services.ingest.sources.websub import new_callback_token, subscription_id_for
 from services.ingest.storage import WebSubStore
 from shared.events import utc_now
+from shared.local.servers import free_port
 from shared.mongo import create_mongo_client, service_database
 from shared.settings import Settings
 from tests.integration.test_webhooks import FEED as WEBSUB_FEED
@@ -282,3 +293,102 @@ async def test_subscription_urls_must_not_carry_credentials(settings: Settings) 
         ):
             refused = await client.post("/v1/websub/subscriptions", json=body)
             assert refused.status_code == 422, refused.text
+
+
+# --- Outbound calls go through the guarded client -------------------------------------------
+
+
+class LocalFeedServer:
+    """A feed and a hub on loopback, counting what reaches them."""
+
+    def __init__(self) -> None:
+        self.hits: list[str] = []
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+
+        async def feed(request: Request) -> Response:
+            self.hits.append(request.url.path)
+            return Response(FEED_DOC, headers={"Link": f'<{self.base}/hub>; rel="hub"'})
+
+        async def big(request: Request) -> Response:
+            self.hits.append(request.url.path)
+            return Response(
+                FEED_DOC + b"<!--" + b"x" * 200_000 + b"-->",
+                headers={"Link": f'<{self.base}/hub>; rel="hub"'},
+            )
+
+        async def hub(request: Request) -> Response:
+            self.hits.append(request.url.path)
+            return Response(status_code=202)
+
+        self.app = Starlette(
+            routes=[
+                Route("/feed", feed),
+                Route("/big", big),
+                Route("/hub", hub, methods=["POST"]),
+            ]
+        )
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[LocalFeedServer]:
+        server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
+        task = asyncio.create_task(server.serve())
+        try:
+            for _ in range(200):
+                if server.started:
+                    break
+                await asyncio.sleep(0.025)
+            yield self
+        finally:
+            server.should_exit = True
+            await task
+
+
+FEED_DOC = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Lokal</title><id>tag:lokal,2024:feed</id>
+<updated>2024-06-10T08:00:00Z</updated></feed>"""
+
+
+@asynccontextmanager
+async def ingest_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings.model_copy(update={"public_base_url": "https://smm.example/ingest"}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://ingest",
+            headers={"Authorization": "Bearer test-admin-token"},
+        ) as client,
+    ):
+        yield client
+
+
+async def test_ingest_refuses_loopback_unless_allowed(settings: Settings) -> None:
+    async with LocalFeedServer().running() as local:
+        closed = settings.model_copy(update={"outbound_allowed_networks": []})
+        async with ingest_api(closed) as client:
+            refused = await client.post(
+                "/v1/websub/subscriptions", json={"topic": f"{local.base}/feed"}
+            )
+        assert refused.status_code == 502, refused.text
+        assert local.hits == []
+
+        async with ingest_api(settings) as client:  # loopback allowed (the test settings)
+            allowed = await client.post(
+                "/v1/websub/subscriptions", json={"topic": f"{local.base}/feed"}
+            )
+        assert allowed.status_code == 202, allowed.text
+        assert local.hits == ["/feed", "/hub"]
+
+
+async def test_ingest_reads_no_response_larger_than_its_cap(settings: Settings) -> None:
+    async with LocalFeedServer().running() as local:
+        capped = settings.model_copy(update={"ingest_max_response_bytes": 64 * 1024})
+        async with ingest_api(capped) as client:
+            refused = await client.post(
+                "/v1/websub/subscriptions", json={"topic": f"{local.base}/big"}
+            )
+        assert refused.status_code == 502, refused.text
+        assert local.hits == ["/big"]

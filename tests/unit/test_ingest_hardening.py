@@ -6,9 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from services.ingest.domain.handshakes import RateLimiter, crc_token_problem, retry_after_header
+from services.ingest.sources.engagement import EngagementFetcher
 from services.ingest.sources.websub import judge_intent, new_callback_token, token_matches
 
 
@@ -139,3 +141,20 @@ def test_callback_tokens_are_long_and_compared_whole() -> None:
     assert token_matches({"callback_token": token}, token)
     assert not token_matches({"callback_token": token}, token[:-1])
     assert not token_matches({}, token)
+
+
+async def test_engagement_status_id_never_becomes_a_path_of_its_own() -> None:
+    seen: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path.decode())
+        return httpx.Response(200, json={"favourites_count": 1})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
+        post = {
+            "platform": "mastodon",
+            "url": "https://social.example/@us/1",
+            "native_post_id": "../../admin/accounts?x=1",
+        }
+        await EngagementFetcher(http).fetch(post)
+    assert seen == ["/api/v1/statuses/..%2F..%2Fadmin%2Faccounts%3Fx%3D1"]

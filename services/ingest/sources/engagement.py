@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import httpx
 
@@ -53,7 +53,8 @@ class EngagementFetcher:
     async def _mastodon(self, post: dict[str, Any]) -> Counters:
         parsed = urlparse(post["url"])
         instance = f"{parsed.scheme}://{parsed.netloc}"
-        response = await self.http.get(f"{instance}/api/v1/statuses/{post['native_post_id']}")
+        status_id = quote(str(post["native_post_id"]), safe="")  # never a path of its own
+        response = await self.http.get(f"{instance}/api/v1/statuses/{status_id}")
         if response.status_code == 404:
             raise PostGoneError(post["native_post_id"])
         response.raise_for_status()
