@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -22,7 +24,13 @@ from services.moderation.domain.routing import (
     moderate,
     unclassified,
 )
-from services.moderation.domain.rules import DEFAULT_RULES, CompiledRules, TrackerRules
+from services.moderation.domain.rules import (
+    DEFAULT_PATTERN_BUDGET_SECONDS,
+    DEFAULT_RULES,
+    CompiledRules,
+    PatternRule,
+    TrackerRules,
+)
 from services.moderation.storage import MentionStore, ReviewStore, RulesStore
 from shared.events import (
     Alert,
@@ -68,6 +76,31 @@ RULE_SETS = Gauge(
 )
 
 
+def _stored_rules(tracker_id: str, stored: dict[str, Any]) -> TrackerRules | None:
+    """Rules as stored; a pattern this engine refuses (saved for the former, backtracking one)
+    is skipped rather than the whole set, so block lists and thresholds still apply."""
+    try:
+        return TrackerRules.model_validate(stored)
+    except ValueError:
+        pass
+    patterns = stored.get("patterns")
+    kept: list[Any] = []
+    skipped: list[Any] = []
+    for pattern in patterns if isinstance(patterns, list) else []:
+        try:
+            PatternRule.model_validate(pattern)
+            kept.append(pattern)
+        except ValueError:
+            skipped.append(pattern)
+    try:
+        rules = TrackerRules.model_validate({**stored, "patterns": kept})
+    except ValueError:  # stored by an older version with other limits: keep defaults
+        log.exception("stored rules invalid; using defaults", tracker_id=tracker_id)
+        return None
+    log.warning("stored patterns RE2 refuses are skipped", tracker_id=tracker_id, skipped=skipped)
+    return rules
+
+
 @dataclass
 class RulesRegistry:
     """Every tracker's compiled rules, recompiled when the stored set changes."""
@@ -84,12 +117,9 @@ class RulesRegistry:
             return False
         compiled: dict[str, CompiledRules] = {}
         for document in await self.store.all():
-            try:
-                compiled[document["_id"]] = CompiledRules(
-                    TrackerRules.model_validate(document["rules"])
-                )
-            except ValueError:  # stored by an older version with other limits: keep defaults
-                log.exception("stored rules invalid; using defaults", tracker_id=document["_id"])
+            rules = _stored_rules(document["_id"], document["rules"])
+            if rules is not None:
+                compiled[document["_id"]] = CompiledRules(rules)
         self.compiled = compiled
         self._revision = revision
         RULE_SETS.set(len(compiled))
@@ -127,6 +157,11 @@ class Moderator:
     out: ModerationPublishers
     #: Mentions per chunk of a batch (classified, stored and published together).
     chunk_size: int = 250
+    #: Time all patterns together may take on one mention.
+    pattern_budget_seconds: float = DEFAULT_PATTERN_BUDGET_SECONDS
+    #: Where classifying and routing run: off the event loop, so health checks, the API and
+    #: the database writes of the previous chunk go on meanwhile (None: asyncio's default).
+    executor: Executor | None = None
 
     async def process(self, mentions: Sequence[Mention]) -> list[Outcome]:
         """Moderate a batch; return once everything it produced is acknowledged by Kafka.
@@ -143,9 +178,11 @@ class Moderator:
         stored: list[Outcome] = []
         publishing: list[asyncio.Task[None]] = []
         writing: asyncio.Task[list[Outcome]] | None = None
+        loop = asyncio.get_running_loop()
         try:
             for start in range(0, len(unique), self.chunk_size):
-                outcomes = self._route(unique[start : start + self.chunk_size])
+                chunk = unique[start : start + self.chunk_size]
+                outcomes = await loop.run_in_executor(self.executor, self._route, chunk)
                 if writing is not None:
                     stored += await self._published(await writing, publishing)
                 writing = asyncio.create_task(self.store.record(outcomes))
@@ -177,8 +214,9 @@ class Moderator:
         CLASSIFY_SECONDS.observe(elapsed)
         CLASSIFY_PER_MENTION.observe(elapsed / len(mentions))
         now = utc_now()
+        budget = self.pattern_budget_seconds
         return [
-            moderate(m, c, self.rules.for_trackers(m.tracker_ids), now)
+            moderate(m, c, self.rules.for_trackers(m.tracker_ids), now, budget)
             for m, c in zip(mentions, classifications, strict=True)
         ]
 

@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 
-from services.moderation.domain.rules import CompiledRules, Route, merge_routes
+from services.moderation.domain.rules import (
+    DEFAULT_PATTERN_BUDGET_SECONDS,
+    CompiledRules,
+    PatternBudget,
+    Route,
+    merge_routes,
+)
 from shared.events import Alert, Classification, ClassifiedMention, Mention, ModerationDecision
 
 AUTO_ACTOR = "auto"
@@ -21,6 +27,33 @@ AUTO_ACTOR = "auto"
 UNASSIGNED_TRACKER = "unassigned"
 #: Label of a mention whose text the classifiers could not classify (it goes to review).
 CLASSIFICATION_FAILED = "classification_failed"
+
+
+def _max_length(model: type[ModerationDecision] | type[Alert], name: str) -> int:
+    """A text field's limit as the event model declares it (one source of truth)."""
+    limits = [getattr(m, "max_length", None) for m in model.model_fields[name].metadata]
+    return min(int(limit) for limit in limits if limit is not None)
+
+
+#: The decision's `reason` must fit its field, or the event fails validation and the whole
+#: partition stalls on that mention.
+REASON_LIMIT = _max_length(ModerationDecision, "reason")
+ALERT_MESSAGE_LIMIT = _max_length(Alert, "message")
+
+
+def fit_reasons(reasons: Sequence[str], limit: int = REASON_LIMIT, prefix: str = "") -> str:
+    """`prefix` and the reasons joined by "; ", cut at a whole reason to fit `limit`.
+
+    What is left out is counted ("; and 12 more"), so a reader knows the list goes on.
+    """
+    for kept in range(len(reasons), -1, -1):
+        left = len(reasons) - kept
+        text = prefix + "; ".join(reasons[:kept])
+        if left:
+            text += ("; " if kept else "") + f"and {left} more"
+        if len(text) <= limit:
+            return text
+    return (prefix + "; ".join(reasons))[:limit]  # not even the count fits: the start of it
 
 
 @dataclass(frozen=True)
@@ -65,13 +98,17 @@ def moderate(
     classification: Classification,
     rules: Sequence[tuple[str, CompiledRules]],
     now: datetime,
+    pattern_budget_seconds: float = DEFAULT_PATTERN_BUDGET_SECONDS,
 ) -> Outcome:
     """Route one mention under the rules of its trackers (tracker id, compiled rules).
 
-    A mention the classifiers failed on goes to review: nothing is decided on a guess.
+    A mention the classifiers failed on goes to review: nothing is decided on a guess. The
+    trackers' patterns share one time budget, however many trackers matched.
     """
+    budget = PatternBudget(pattern_budget_seconds)
     per_tracker = [
-        (tracker_id, compiled.route(mention, classification)) for tracker_id, compiled in rules
+        (tracker_id, compiled.route(mention, classification, budget))
+        for tracker_id, compiled in rules
     ]
     if CLASSIFICATION_FAILED in classification.labels:
         failed = Route("review", "normal", ("classification failed",), (CLASSIFICATION_FAILED,))
@@ -87,7 +124,7 @@ def moderate(
             mention_id=mention.mention_id,
             action=route.action,
             actor=AUTO_ACTOR,
-            reason="; ".join(route.reasons) or "no rule asks for review",
+            reason=fit_reasons(route.reasons) or "no rule asks for review",
             decided_at=now,
             tracker_ids=mention.tracker_ids,
             occurred_at=now,
@@ -131,12 +168,12 @@ def _classified(
 
 def _urgent_alert(mention: Mention, tracker_id: str, route: Route, now: datetime) -> Alert:
     who = mention.author.handle or mention.author.display_name or mention.author.id
-    reasons = "; ".join(route.reasons)
+    prefix = f"Urgent mention by {who} on {mention.platform}: "[: ALERT_MESSAGE_LIMIT // 2]
     return Alert(
         tracker_id=tracker_id,
         kind="urgent_mention",
         severity="critical",
-        message=f"Urgent mention by {who} on {mention.platform}: {reasons}"[:2_000],
+        message=fit_reasons(route.reasons, ALERT_MESSAGE_LIMIT, prefix),
         mention_id=mention.mention_id,
         observed=float(mention.author.followers or 0),
         details={

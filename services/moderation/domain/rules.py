@@ -9,11 +9,12 @@ is never hidden or approved unseen, it goes to review.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Self
+from typing import Annotated, Protocol, Self
 
-import regex
+import re2  # type: ignore[import-untyped]
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from services.moderation.domain import StrictModel
@@ -31,21 +32,17 @@ from shared.events import (
 PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
 PRIORITY_RANK: dict[str, int] = {name: rank for rank, name in enumerate(PRIORITIES)}
 
-#: Longest a user-defined pattern may run on one mention before it counts as "no match".
-PATTERN_TIMEOUT_SECONDS = 0.05
 MAX_PATTERN_LENGTH = 200
-#: Characters every pattern is probed with (besides its own literal characters).
-_PROBE_CHARS = "a1 "
+#: Time all user patterns together may take on one mention (all its trackers) by default.
+DEFAULT_PATTERN_BUDGET_SECONDS = 0.05
+#: Label of a mention whose patterns were not all checked in time (it goes to review).
+PATTERNS_UNCHECKED = "patterns_unchecked"
+#: Longest piece of a pattern quoted in a reason: reasons are read by people and fit a field.
+_SHOWN_PATTERN = 60
 
-
-def _probes(pattern: str) -> list[str]:
-    """Long runs of the pattern's own characters with a failing end: classic traps."""
-    own = [c for c in dict.fromkeys(pattern) if c.isalnum()][:12]
-    chars = list(dict.fromkeys([*own, *_PROBE_CHARS]))
-    probes = [c * 2_000 + "\x00" for c in chars]
-    if len(own) >= 2:
-        probes.append((own[0] + own[1]) * 1_000 + "\x00")
-    return probes
+#: RE2's `\w` and `\s` are ASCII only; these keep umlauts, ß and no-break spaces in them.
+_WORD, _SPACE = r"\p{L}\p{N}_", r"\s\p{Z}"
+_CLASS_ESCAPES = {"w": _WORD, "s": _SPACE}
 
 
 #: Words that make any mention urgent by default (German and English): a crisis is brewing.
@@ -86,22 +83,105 @@ def priority_raised(priority: Priority, steps: int = 1) -> Priority:
     return PRIORITIES[min(len(PRIORITIES) - 1, PRIORITY_RANK[priority] + steps)]
 
 
-def compile_pattern(pattern: str) -> regex.Pattern[str]:
-    """Compile a user pattern; ValueError when it is invalid or backtracks catastrophically."""
+class Matcher(Protocol):
+    """A compiled user pattern: RE2 on the UTF-8 bytes of a text, linear in their length."""
+
+    def search(self, text: bytes) -> object | None: ...
+
+
+def _unicode_classes(pattern: str) -> str:
+    """The pattern with `\\w`, `\\W`, `\\s`, `\\S` spelt as Unicode classes RE2 reads alike.
+
+    Patterns were written for a Unicode engine: `\\w+kampagne` must still match
+    "Frühlingskampagne". `\\b` stays RE2's ASCII word boundary (RE2 has no other).
+    """
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        char = pattern[i]
+        if char == "\\" and i + 1 < n:
+            escape = pattern[i + 1]
+            if escape == "Q":  # \Q...\E quotes literal text: copied as it is
+                end = pattern.find("\\E", i + 2)
+                end = n if end < 0 else end + 2
+                out.append(pattern[i:end])
+                i = end
+                continue
+            members = _CLASS_ESCAPES.get(escape.lower())
+            if members is None:
+                out.append(pattern[i : i + 2])
+            elif escape.islower():
+                out.append(members if in_class else f"[{members}]")
+            elif in_class:
+                raise ValueError(f"'\\{escape}' inside [...] is not supported; write [^...]")
+            else:
+                out.append(f"[^{members}]")
+            i += 2
+            continue
+        if not in_class and char == "[":
+            in_class = True
+            start = i + 1 + (pattern[i + 1 : i + 2] == "^")
+            start += pattern[start : start + 1] == "]"  # a leading ] is a literal ]
+            out.append(pattern[i:start])
+            i = start
+            continue
+        if in_class and pattern.startswith("[:", i) and (end := pattern.find(":]", i)) > 0:
+            out.append(pattern[i : end + 2])  # [:alpha:] and the like
+            i = end + 2
+            continue
+        if in_class and char == "]":
+            in_class = False
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def compile_pattern(pattern: str) -> Matcher:
+    """Compile a user pattern for RE2; ValueError with RE2's reason when it cannot run there.
+
+    RE2 runs in time linear in the text, whatever the pattern, so no pattern can stall the
+    consumer; in exchange it has no backreferences and no lookarounds.
+    """
     if len(pattern) > MAX_PATTERN_LENGTH:
         raise ValueError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False  # a refused pattern is the caller's 422, not a line on stderr
+    options.never_capture = True
     try:
-        compiled = regex.compile(pattern, regex.IGNORECASE | regex.UNICODE)
-    except regex.error as exc:
-        raise ValueError(f"invalid regular expression: {exc}") from exc
-    for probe in _probes(pattern):
-        try:
-            compiled.search(probe, timeout=PATTERN_TIMEOUT_SECONDS)
-        except TimeoutError as exc:
-            raise ValueError(
-                "pattern is too slow (catastrophic backtracking, e.g. nested quantifiers)"
-            ) from exc
+        compiled: Matcher = re2.compile(_unicode_classes(pattern), options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        raise ValueError(
+            f"pattern not supported by the linear-time engine (RE2): {text}; "
+            "backreferences and lookarounds are not available"
+        ) from exc
     return compiled
+
+
+def shown_pattern(pattern: str) -> str:
+    """A pattern as quoted in a reason: whole when short, else its start and an ellipsis."""
+    if len(pattern) <= _SHOWN_PATTERN:
+        return pattern
+    return pattern[: _SHOWN_PATTERN - 1] + "…"
+
+
+@dataclass
+class PatternBudget:
+    """The time user patterns may still take on one mention, across all of its trackers.
+
+    RE2 is linear, but 50 patterns on each of many trackers still add up; once the budget is
+    spent the remaining patterns are skipped and a person looks at the mention instead.
+    """
+
+    seconds: float = DEFAULT_PATTERN_BUDGET_SECONDS
+    clock: Callable[[], float] = time.perf_counter
+    spent: float = 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent >= self.seconds
 
 
 class PatternRule(StrictModel):
@@ -199,7 +279,7 @@ class CompiledRules:
     block_words: re.Pattern[str] | None = field(init=False)
     allow_words: re.Pattern[str] | None = field(init=False)
     crisis_words: re.Pattern[str] | None = field(init=False)
-    patterns: list[tuple[PatternRule, regex.Pattern[str]]] = field(init=False)
+    patterns: list[tuple[PatternRule, Matcher]] = field(init=False)
 
     def __post_init__(self) -> None:
         rules = self.rules
@@ -211,8 +291,13 @@ class CompiledRules:
         self.crisis_words = _word_matcher(rules.crisis_words)
         self.patterns = [(p, compile_pattern(p.pattern)) for p in rules.patterns]
 
-    def route(self, mention: Mention, classification: Classification) -> Route:
-        """Apply the rules to one classified mention."""
+    def route(
+        self,
+        mention: Mention,
+        classification: Classification,
+        budget: PatternBudget | None = None,
+    ) -> Route:
+        """Apply the rules to one classified mention; `budget` is shared by its trackers."""
         rules, th = self.rules, self.rules.thresholds
         text = mention.text.casefold()
         author = {_author_key(mention.author.id)}
@@ -243,15 +328,21 @@ class CompiledRules:
         elif classification.spam >= th.spam_review and not allowed_author:
             review.append("low")
             reasons.append(f"possible spam {classification.spam:.2f}")
-        for rule, compiled in self.patterns:
-            try:
-                matched = compiled.search(mention.text, timeout=PATTERN_TIMEOUT_SECONDS)
-            except TimeoutError:
-                reasons.append(f"pattern '{rule.pattern}' timed out")
-                continue
+        budget = budget or PatternBudget()
+        encoded = mention.text.encode() if self.patterns else b""
+        for index, (rule, compiled) in enumerate(self.patterns):
+            if budget.exhausted:
+                must_review.append("normal")
+                skipped = len(self.patterns) - index
+                reasons.append(f"pattern time budget spent: {skipped} patterns not checked")
+                labels.append(PATTERNS_UNCHECKED)
+                break
+            started = budget.clock()
+            matched = compiled.search(encoded)
+            budget.spent += budget.clock() - started
             if matched is None:
                 continue
-            reasons.append(f"pattern '{rule.pattern}'")
+            reasons.append(f"pattern '{shown_pattern(rule.pattern)}'")
             if rule.label:
                 labels.append(rule.label)
             if rule.action == "hide":
