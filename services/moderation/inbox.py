@@ -16,7 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.moderation.domain.replies import TemplateError, render
+from services.moderation.domain.replies import TemplateError, render, safe_author, safe_handle
 from services.moderation.domain.review import DecisionRequest, lease_active, reply_post_id
 from services.moderation.domain.rules import priority_max
 from services.moderation.pipeline import ModerationPublishers, RulesRegistry
@@ -246,13 +246,12 @@ class Inbox:
                     422, "unknown_canned_reply", f"no canned reply '{reply.canned_reply_id}'"
                 )
             author = mention.get("author") or {}
-            handle = author.get("handle") or ""
             brand = next((r.brand for r in rules if r.brand), None) or (
                 tracker_ids[0] if tracker_ids else ""
             )
             values = {
-                "author": author.get("display_name") or handle or "",
-                "handle": handle if not handle or handle.startswith("@") else f"@{handle}",
+                "author": safe_author(author.get("display_name"), author.get("handle")),
+                "handle": safe_handle(author.get("handle")),
                 "brand": brand,
                 "platform": mention["platform"],
                 "reviewer": actor,

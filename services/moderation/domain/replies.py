@@ -8,7 +8,9 @@ the template is saved, so a reply never goes out with `{typo}` in it.
 
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from collections.abc import Mapping
 from typing import Annotated
 
@@ -19,12 +21,24 @@ from shared.events import Identifier, ShortText
 
 #: The placeholders a template may use, and what each stands for.
 PLACEHOLDERS: dict[str, str] = {
-    "author": "the author's display name, else their handle",
-    "handle": "the author's handle (with @)",
+    "author": "the author's display name (plain words only), else their handle without @",
+    "handle": "the author's handle (with @; left out when it is not shaped like one)",
     "brand": "the tracker's brand name (rules), else the tracker id",
     "platform": "the network the mention was posted on",
     "reviewer": "who answers (the reviewer's id)",
 }
+
+#: What a stranger's display name must not carry into our post: links (schemes, `www.`,
+#: anything that looks like a domain), @mentions, #hashtags and $cashtags (commands and
+#: pings on the networks), and markup of any kind.
+_UNSAFE_IN_NAME = re.compile(
+    r"[@#$<>\[\](){}`*|\\/:=&%]|www\.|[\w-]\.[a-z]{2,}", re.IGNORECASE | re.UNICODE
+)
+#: A handle as the networks spell them: `kundin`, `@kundin`, `jana@social.example.de`,
+#: `alice.bsky.social`. Replying to the author by handle is what a reply does anyway.
+_HANDLE = re.compile(r"@?[\w][\w.-]{0,99}(?:@[\w][\w.-]{0,252})?")
+#: Longer than this, a "name" is a message, not a name.
+MAX_NAME_LENGTH = 64
 
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
 TemplateText = Annotated[str, StringConstraints(min_length=1, max_length=5_000)]
@@ -54,14 +68,53 @@ def placeholders_of(template: str) -> list[str]:
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
-    """Substitute the placeholders; values are inserted as they are, never interpreted."""
+    """Substitute the placeholders; values are inserted as they are, never interpreted.
+
+    An empty value takes the space before it along when punctuation or a space follows
+    ("Hallo {author}, danke" without a name reads "Hallo, danke").
+    """
     placeholders_of(template)
     parts: list[str] = []
+    dropped = False
     for literal, name, _, _ in string.Formatter().parse(template):
+        if dropped and parts and (not literal or literal[0] in " \n,.;:!?)"):
+            parts[-1] = parts[-1].rstrip(" ")
         parts.append(literal)
-        if name is not None:
-            parts.append(values.get(name, ""))
+        value = values.get(name, "") if name is not None else ""
+        dropped = name is not None and not value
+        if value:
+            parts.append(value)
     return "".join(parts).strip()
+
+
+def _plain(text: str) -> str:
+    """NFKC (full-width letters and dots are plain ones), no control or format characters (bidi
+    overrides, zero-width spaces), and every run of white space one space."""
+    normal = unicodedata.normalize("NFKC", text)
+    kept = (
+        " " if char.isspace() else char
+        for char in normal
+        if char.isspace() or unicodedata.category(char) not in ("Cc", "Cf", "Co", "Cs", "Cn")
+    )
+    return " ".join("".join(kept).split())
+
+
+def safe_handle(handle: str | None) -> str:
+    """The author's handle with `@`, or "" when it is not shaped like a handle."""
+    cleaned = _plain(handle or "")
+    if not cleaned or _HANDLE.fullmatch(cleaned) is None:
+        return ""
+    return cleaned if cleaned.startswith("@") else f"@{cleaned}"
+
+
+def safe_author(display_name: str | None, handle: str | None) -> str:
+    """How a reply may call the author: their display name when it is plain words, else
+    their handle (without @), else nothing. A stranger chooses the name; it must not make our post
+    link somewhere, ping or tag someone, or carry markup."""
+    name = _plain(display_name or "")
+    if name and len(name) <= MAX_NAME_LENGTH and _UNSAFE_IN_NAME.search(name) is None:
+        return name
+    return safe_handle(handle).removeprefix("@")  # a name, not a ping: `{handle}` pings
 
 
 class CannedReply(StrictModel):
