@@ -7,7 +7,10 @@ MongoDB operator), filters are closed enums, bodies are strict models (a misspel
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from concurrent.futures import Executor
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
@@ -16,30 +19,41 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from services.moderation.domain import StrictModel
 from services.moderation.domain.classifiers import ClassifierSuite, TextItem
+from services.moderation.domain.ratelimit import TokenBuckets, retry_after
 from services.moderation.domain.replies import PLACEHOLDERS, CannedReply
 from services.moderation.domain.review import (
     DecisionRequest,
     InvalidCursorError,
     Language,
+    PagePosition,
     QueueFilter,
     QueuePosition,
+    RulesPosition,
     StatusFilter,
     lease_active,
 )
 from services.moderation.domain.rules import DEFAULT_RULES, TrackerRules
 from services.moderation.inbox import Inbox, InboxError
 from services.moderation.pipeline import RulesRegistry
-from services.moderation.storage import CannedReplyStore, RulesStore, routing_entry
+from services.moderation.storage import (
+    CannedReplyStore,
+    RulesStore,
+    TrackerDirectory,
+    routing_entry,
+)
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Intent, Platform, Priority, utc_now
 from shared.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound=PagePosition)
 
 Reader = Annotated[Principal, Depends(require_scope("read"))]
 Reviewer = Annotated[Principal, Depends(require_scope("review:write"))]
 RulesWriter = Annotated[Principal, Depends(require_scope("rules:write"))]
+#: Classifying costs CPU per text: always a token (even with open reads), rate-limited per token.
+Classifier = Annotated[Principal, Depends(require_scope("classify"))]
 
 _ID_PATTERN = r"^[^$\s][^\s]*$"
 MentionId = Annotated[str, Path(pattern=_ID_PATTERN, max_length=256, description="platform:id")]
@@ -157,13 +171,30 @@ def _public_reply(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _cursor(cursor: str | None, position: type[P]) -> P | None:
+    try:
+        return position.decode(cursor) if cursor else None
+    except InvalidCursorError as exc:
+        raise ApiError(422, "invalid_cursor", str(exc)) from exc
+
+
 def build_router(
-    settings: Settings, suite: ClassifierSuite, inbox: Inbox, rules: RulesRegistry
+    settings: Settings,
+    suite: ClassifierSuite,
+    inbox: Inbox,
+    rules: RulesRegistry,
+    trackers: TrackerDirectory,
+    classify_executor: Executor | None = None,
 ) -> APIRouter:
+    """The endpoints; `classify_executor` runs the classifiers off the event loop."""
     router = APIRouter(prefix="/v1")
     rules_store: RulesStore = rules.store
     canned: CannedReplyStore = inbox.canned
     max_items = settings.moderation_classify_max_items
+    classify_budget = TokenBuckets(
+        rate=settings.moderation_classify_rate_per_second,
+        capacity=max(settings.moderation_classify_burst, max_items),
+    )
 
     # --- classifiers -----------------------------------------------------------------------
 
@@ -171,13 +202,30 @@ def build_router(
         "/classify",
         tags=["classify"],
         summary=f"Classify up to {max_items} texts (no side effects)",
-        description="Body: {items: [{text, lang?}]}. Answers {results} in the same order.",
+        description=(
+            "Body: {items: [{text, lang?}]}. Answers {results} in the same order. Needs the "
+            f"`classify` scope; each token may classify "
+            f"{settings.moderation_classify_rate_per_second:g} texts per second (bursts up to "
+            f"{classify_budget.capacity:g}), beyond that 429 with Retry-After."
+        ),
     )
-    async def classify(request: Request, principal: Reader) -> dict[str, Any]:
+    async def classify(request: Request, principal: Classifier) -> dict[str, Any]:
         body = await _parse(request, ClassifyRequest)
         if len(body.items) > max_items:
             raise ApiError(413, "batch_too_large", f"at most {max_items} items per request")
-        results = suite.classify([TextItem(item.text, item.lang) for item in body.items])
+        wait = classify_budget.take(principal.id, len(body.items), time.monotonic())
+        if wait > 0:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"this token classifies at most {classify_budget.rate:g} texts per second; "
+                f"retry in {retry_after(wait)} s",
+                {"retry_after_seconds": int(retry_after(wait))},
+                headers={"Retry-After": retry_after(wait)},
+            )
+        items = [TextItem(item.text, item.lang) for item in body.items]
+        loop = asyncio.get_running_loop()
+        results = await loop.run_in_executor(classify_executor, suite.classify, items)
         return {
             "results": [result.model_dump(mode="json") for result in results],
             "model_version": suite.model_version,
@@ -229,10 +277,7 @@ def build_router(
             platform=platform,
             status=status,
         )
-        try:
-            after = QueuePosition.decode(cursor) if cursor else None
-        except InvalidCursorError as exc:
-            raise ApiError(422, "invalid_cursor", str(exc)) from exc
+        after = _cursor(cursor, QueuePosition)
         now = utc_now()
         items = await inbox.review.page(queue, now, after, limit + 1)
         more = len(items) > limit
@@ -311,11 +356,28 @@ def build_router(
 
     # --- rules -----------------------------------------------------------------------------
 
-    @router.get("/rules", tags=["rules"], summary="Every tracker's stored rules")
-    async def list_rules(principal: Reader) -> dict[str, Any]:
-        documents = await rules_store.all()
+    @router.get(
+        "/rules",
+        tags=["rules"],
+        summary="The trackers' stored rules, by tracker id",
+        description=(
+            "Pages with `limit` (at most 200) and the `next_cursor` of the previous page; "
+            "`defaults` are the rules of a tracker without stored ones."
+        ),
+    )
+    async def list_rules(
+        principal: Reader,
+        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> dict[str, Any]:
+        after = _cursor(cursor, RulesPosition)
+        documents = await rules_store.page(after.tracker_id if after else None, limit + 1)
+        more = len(documents) > limit
+        documents = documents[:limit]
+        next_cursor = RulesPosition(tracker_id=documents[-1]["_id"]).encode() if more else None
         return {
-            "rules": [_public_rules(doc["_id"], doc) for doc in documents],
+            "items": [_public_rules(doc["_id"], doc) for doc in documents],
+            "next_cursor": next_cursor,
             "defaults": DEFAULT_RULES.model_dump(mode="json"),
         }
 
@@ -331,8 +393,11 @@ def build_router(
         summary="Replace a tracker's rules",
         description=(
             "Block/allow lists of authors and words, VIP authors and a follower threshold, "
-            "crisis words, review intents, regular expressions (checked for catastrophic "
-            "backtracking), thresholds and reply channels. Omitted fields take the defaults."
+            "crisis words, review intents, regular expressions, thresholds and reply channels. "
+            "Omitted fields take the defaults. Patterns run on RE2 (linear time, "
+            "case-insensitive): no backreferences or lookarounds, and `\\b` is an ASCII word "
+            "boundary; a pattern RE2 refuses is 422 `invalid_rules` with RE2's reason. The "
+            "tracker must exist in ingest (404 `unknown_tracker`)."
         ),
     )
     async def put_rules(
@@ -343,6 +408,13 @@ def build_router(
             tracker_rules = TrackerRules.model_validate(body)
         except ValidationError as exc:
             raise ApiError(422, "invalid_rules", validation_summary(exc)) from exc
+        if not await trackers.exists(tracker_id):
+            raise ApiError(
+                404,
+                "unknown_tracker",
+                f"no tracker '{tracker_id}': create it in ingest (POST /v1/trackers) first",
+                {"tracker_id": tracker_id},
+            )
         document = await rules_store.put(
             tracker_id, tracker_rules.model_dump(mode="json"), principal.id
         )

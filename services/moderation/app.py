@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from fastapi import FastAPI
@@ -29,7 +30,25 @@ def build_app(settings: Settings, suite: ClassifierSuite | None = None) -> FastA
         "rules-refresh", lambda: rules.keep_fresh(settings.moderation_rules_refresh_seconds)
     )
 
-    moderator = Moderator(suite=classifiers, rules=rules, store=mentions, out=out)
+    # Classifying and routing are CPU work: each in one thread of its own, off the event loop
+    # (health checks and the inbox stay answered), and the API's cannot starve the consumer.
+    consumer_cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moderation-consumer")
+    classify_cpu = ThreadPoolExecutor(max_workers=1, thread_name_prefix="moderation-classify")
+
+    async def stop_executors() -> None:
+        for executor in (consumer_cpu, classify_cpu):
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    runtime.on_stop(stop_executors)
+
+    moderator = Moderator(
+        suite=classifiers,
+        rules=rules,
+        store=mentions,
+        out=out,
+        pattern_budget_seconds=settings.moderation_pattern_budget_ms / 1000,
+        executor=consumer_cpu,
+    )
     handlers.subscribe_raw_mentions(runtime, moderator.process)
 
     inbox = Inbox(
@@ -48,6 +67,15 @@ def build_app(settings: Settings, suite: ClassifierSuite | None = None) -> FastA
 
     return create_http_app(
         runtime,
-        routers=[api.build_router(settings, classifiers, inbox, rules)],
+        routers=[
+            api.build_router(
+                settings,
+                classifiers,
+                inbox,
+                rules,
+                storage.TrackerDirectory(runtime.db),
+                classify_cpu,
+            )
+        ],
         description="Classifies every mention, applies rules, and serves the review inbox.",
     )

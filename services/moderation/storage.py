@@ -29,6 +29,8 @@ AUDIT = "moderation_audit"
 RULES = "moderation_rules"
 CANNED_REPLIES = "moderation_canned_replies"
 OUTBOX = "moderation_decision_outbox"
+#: Owned by ingest (`services/ingest/storage.py`); moderation only reads `_id`, as metrics does.
+INGEST_TRACKERS = "ingest_trackers"
 
 #: Review items waiting for a person: open or escalated (whatever their lease says).
 WAITING = ["open", "escalated"]
@@ -365,6 +367,11 @@ class RulesStore:
     async def all(self) -> list[Document]:
         return await self._rules.find({}).sort("_id").to_list(None)
 
+    async def page(self, after: str | None, limit: int) -> list[Document]:
+        """Up to `limit` rule sets in tracker id order, after the tracker id `after`."""
+        query: Document = {} if after is None else {"_id": {"$gt": after}}
+        return await self._rules.find(query).sort("_id").limit(limit).to_list(None)
+
     async def get(self, tracker_id: str) -> Document | None:
         return await self._rules.find_one({"_id": tracker_id})
 
@@ -391,6 +398,20 @@ class RulesStore:
         latest = await self._rules.find_one({}, sort=[("updated_at", -1)])
         count = await self._rules.count_documents({})
         return count, latest["updated_at"] if latest else None
+
+
+class TrackerDirectory:
+    """Which trackers exist, read from ingest's collection in the same database.
+
+    Read when rules are written (rare), never on the consumer's path: rules for a tracker
+    that does not exist would never apply, so the API refuses them.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._trackers = db[INGEST_TRACKERS]
+
+    async def exists(self, tracker_id: str) -> bool:
+        return await self._trackers.find_one({"_id": tracker_id}, {"_id": 1}) is not None
 
 
 class CannedReplyStore:

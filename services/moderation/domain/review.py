@@ -49,12 +49,8 @@ class QueueFilter(Model):
     status: StatusFilter = "open"
 
 
-class QueuePosition(Model):
-    """Where a page ended, in queue order (priority high→low, then oldest first, then id)."""
-
-    rank: int = Field(ge=0, le=3)
-    created_at: UtcDatetime
-    mention_id: Identifier
+class PagePosition(Model):
+    """Where a page of a list ended: an opaque cursor for `next_cursor` and back."""
 
     def encode(self) -> str:
         raw = self.model_dump_json().encode()
@@ -67,6 +63,20 @@ class QueuePosition(Model):
             return cls.model_validate(json.loads(raw))
         except (binascii.Error, ValueError, ValidationError, UnicodeDecodeError) as exc:
             raise InvalidCursorError("cursor is not one this API returned") from exc
+
+
+class QueuePosition(PagePosition):
+    """Where a page ended, in queue order (priority high→low, then oldest first, then id)."""
+
+    rank: int = Field(ge=0, le=3)
+    created_at: UtcDatetime
+    mention_id: Identifier
+
+
+class RulesPosition(PagePosition):
+    """Where a page of `GET /v1/rules` ended (tracker id order)."""
+
+    tracker_id: Identifier
 
 
 class ReplyRequest(StrictModel):
