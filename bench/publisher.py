@@ -73,8 +73,10 @@ def channel_documents(count: int, fake: str) -> list[dict[str, Any]]:
                 "slots": [],
                 "rate_limit": None,
                 "approval_required": False,
-                "credential_ref": "env:SMM_BENCH_TOKEN",
-                "signing_secret_ref": "env:SMM_BENCH_HOOK_SECRET" if kind == "generic" else None,
+                "credential_ref": "env:SMM_CHANNEL_SECRET_BENCH_TOKEN",
+                "signing_secret_ref": "env:SMM_CHANNEL_SECRET_BENCH_HOOK"
+                if kind == "generic"
+                else None,
                 "api_base_url": base,
                 "state": "active",
                 "paused_until": None,
@@ -207,8 +209,8 @@ async def run(args: argparse.Namespace) -> None:
             "SMM_PUBLISHER_SEND_CONCURRENCY": str(args.concurrency),
             "SMM_PUBLISHER_POLL_INTERVAL_SECONDS": str(args.poll),
             "SMM_PUBLISHER_CLAIM_AHEAD_SECONDS": str(args.ahead),
-            "SMM_BENCH_TOKEN": "bench-network-token",
-            "SMM_BENCH_HOOK_SECRET": WEBHOOK_SECRET,
+            "SMM_CHANNEL_SECRET_BENCH_TOKEN": "bench-network-token",
+            "SMM_CHANNEL_SECRET_BENCH_HOOK": WEBHOOK_SECRET,
         }
         ports = []
         for index in range(args.replicas):

@@ -47,16 +47,34 @@ def _api_error(exc: DomainError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.details)
 
 
+#: Largest page of a list endpoint (the contract's `limit` ≤ 200).
+MAX_PAGE = 200
+
+
+def _encode_keys(keys: list[str]) -> str:
+    """An opaque cursor: the sort keys of the last item of a page."""
+    return base64.urlsafe_b64encode(json.dumps(keys).encode()).decode()
+
+
+def _decode_keys(cursor: str, count: int) -> list[str]:
+    try:
+        keys = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(keys, list) or len(keys) != count:
+            raise ValueError("wrong cursor shape")
+        return [str(key) for key in keys]
+    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
+
+
 def _encode_cursor(post: dict[str, Any]) -> str:
-    raw = json.dumps([post["created_at"].isoformat(), post["_id"]]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
+    return _encode_keys([post["created_at"].isoformat(), post["_id"]])
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    created, post_id = _decode_keys(cursor, 2)
     try:
-        created, post_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(post_id)
-    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
+        return datetime.fromisoformat(created), post_id
+    except ValueError as exc:
         raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
 
 
@@ -74,10 +92,13 @@ def build_router(
         summary="Create a channel",
         description=(
             "Body: {id, platform, account, name, timezone (IANA), slots [{weekday, time}], "
-            "rate_limit {max_posts, per_seconds}, approval_required, credential_ref "
-            "(`env:NAME` or `settings:NAME`), api_base_url, signing_secret_ref}. "
-            "Secrets are referenced, never stored. A channel whose secret is not set yet is "
-            "created in state `needs_reauth`."
+            "rate_limit {max_posts, per_seconds}, approval_required, allow_self_approval, "
+            "credential_ref (`settings:NAME`, a key of SMM_PUBLISHER_CREDENTIALS, or "
+            "`env:SMM_CHANNEL_SECRET_<NAME>`), api_base_url (Mastodon, Bluesky PDS, webhook "
+            "only; https unless to an allowed network), signing_secret_ref}. Secrets are "
+            "referenced, never stored; a secret of a channel with its own api_base_url is "
+            "that channel's alone (409 `secret_in_use`). A channel whose secret is not set "
+            "yet is created in state `needs_reauth`."
         ),
     )
     async def create_channel(request: Request, principal: ChannelWriter) -> dict[str, Any]:
@@ -87,9 +108,25 @@ def build_router(
         except DomainError as exc:
             raise _api_error(exc) from exc
 
-    @router.get("/channels", tags=["channels"], summary="Every channel")
-    async def list_channels(principal: Reader) -> dict[str, Any]:
-        return {"channels": [public_channel(c) for c in await channels.all()]}
+    @router.get(
+        "/channels",
+        tags=["channels"],
+        summary="Channels by id, paginated",
+        description="Answer `{items, next_cursor}`; follow `next_cursor` (null on the last page).",
+    )
+    async def list_channels(
+        principal: Reader,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+    ) -> dict[str, Any]:
+        after = _decode_keys(cursor, 1)[0] if cursor else None
+        found = await channels.page(after, limit + 1)
+        page = found[:limit]
+        more = len(found) > limit
+        return {
+            "items": [public_channel(c) for c in page],
+            "next_cursor": _encode_keys([page[-1]["_id"]]) if more and page else None,
+        }
 
     @router.get("/channels/{channel_id}", tags=["channels"], summary="One channel")
     async def get_channel(channel_id: Identifier, principal: Reader) -> dict[str, Any]:
@@ -98,7 +135,15 @@ def build_router(
         except DomainError as exc:
             raise _api_error(exc) from exc
 
-    @router.patch("/channels/{channel_id}", tags=["channels"], summary="Change a channel")
+    @router.patch(
+        "/channels/{channel_id}",
+        tags=["channels"],
+        summary="Change a channel",
+        description=(
+            "Only the given fields change. A new api_base_url needs a new credential_ref "
+            "(and signing_secret_ref) in the same request, else 409 `credential_required`."
+        ),
+    )
     async def patch_channel(
         channel_id: Identifier, request: Request, principal: ChannelWriter
     ) -> dict[str, Any]:
@@ -263,7 +308,15 @@ def build_router(
         except DomainError as exc:
             raise _api_error(exc) from exc
 
-    @router.post("/posts/{post_id}/approve", tags=["posts"], summary="Approve a post")
+    @router.post(
+        "/posts/{post_id}/approve",
+        tags=["posts"],
+        summary="Approve a post",
+        description=(
+            "By somebody other than the post's author or last editor (403 `four_eyes`), "
+            "unless the channel has `allow_self_approval`."
+        ),
+    )
     async def approve_post(post_id: Identifier, principal: Approver) -> dict[str, Any]:
         try:
             return public_post(await calendar.approve(post_id, principal.id))

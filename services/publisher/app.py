@@ -13,6 +13,7 @@ from services.publisher.credentials import CredentialResolver
 from services.publisher.dispatcher import Dispatcher, refresh_post_gauge
 from shared import __version__
 from shared.http import create_http_app
+from shared.outbound import guarded_client
 from shared.service import ServiceRuntime
 from shared.settings import Settings
 
@@ -23,18 +24,32 @@ def build_app(
     """The publisher app; `scheduler=False` serves the API and commands without sending."""
     runtime = ServiceRuntime(name="publisher", settings=settings, indexes=storage.INDEXES)
     timeout = settings.publisher_send_timeout_seconds
-    client = http or httpx.AsyncClient(
+    # Guarded: a channel's server (or a redirect) on loopback, a private network or the
+    # metadata address is refused, unless SMM_OUTBOUND_ALLOWED_NETWORKS allows it.
+    client = http or guarded_client(
+        settings.outbound_allowed_networks,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         headers={"User-Agent": f"smm-publisher/{__version__}"},
-        limits=httpx.Limits(max_connections=settings.publisher_send_concurrency * 2),
+        max_connections=settings.publisher_send_concurrency * 2,
+        follow_redirects=False,
     )
     runtime.on_stop(client.aclose)
     out = handlers.publishers(runtime)
 
     posts = storage.PostStore(runtime.db)
     channel_store = storage.ChannelStore(runtime.db)
-    channels = ChannelService(channel_store, CredentialResolver(settings))
-    calendar = Calendar(posts, channel_store, out.emit)
+    channels = ChannelService(
+        channel_store,
+        CredentialResolver(settings),
+        allowed_networks=settings.outbound_allowed_networks,
+        api_base_urls=settings.publisher_api_base_urls,
+    )
+    calendar = Calendar(
+        posts,
+        channel_store,
+        out.emit,
+        min_recurrence_seconds=settings.publisher_min_recurrence_seconds,
+    )
     inbox = storage.CommandInbox(runtime.db)
     handlers.register(runtime, inbox, calendar)
 

@@ -7,6 +7,7 @@ smm.posts.events.v1. Edits and cancels win until a scheduler replica has claimed
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo.errors import DuplicateKeyError
 
-from services.publisher.domain.posts import CHANGEABLE, FINAL, PostPatch
+from services.publisher.domain.posts import CHANGEABLE, FINAL, PostPatch, self_approval_problem
 from services.publisher.domain.text_rules import PostRuleError, check_post
 from services.publisher.domain.timing import (
     Slot,
@@ -85,10 +86,18 @@ def public_post(post: Document) -> dict[str, Any]:
 
 
 class Calendar:
-    def __init__(self, posts: PostStore, channels: ChannelStore, emit: EmitEvents) -> None:
+    def __init__(
+        self,
+        posts: PostStore,
+        channels: ChannelStore,
+        emit: EmitEvents,
+        *,
+        min_recurrence_seconds: int = 60,
+    ) -> None:
         self._posts = posts
         self._channels = channels
         self._emit = emit
+        self._min_recurrence_seconds = min_recurrence_seconds
 
     async def announce(self, posts: Sequence[Document], error: PostError | None = None) -> None:
         events = [event_of(post, error) for post in posts if post.get("kind", "post") == "post"]
@@ -211,7 +220,16 @@ class Calendar:
         self, request: PostRequest, base: Document, zone: ZoneInfo, now: datetime
     ) -> Document:
         try:
-            first = validate_recurrence(request.rrule, request.cron, zone, now)
+            # Off the event loop: a recurrence is cheap now, but a worker thread keeps even a
+            # pathological one from stalling every other request and the scheduler.
+            first = await asyncio.to_thread(
+                validate_recurrence,
+                request.rrule,
+                request.cron,
+                zone,
+                now,
+                self._min_recurrence_seconds,
+            )
         except TimingError as exc:
             raise DomainError(422, "invalid_recurrence", str(exc)) from exc
         series: Document = {
@@ -273,13 +291,28 @@ class Calendar:
         if series is None or series.get("status") != "scheduled":
             return
         zone = ZoneInfo(series.get("timezone") or "UTC")
-        when = next_occurrence(
-            rrule_text=series.get("rrule"),
-            cron=series.get("cron"),
-            zone=zone,
-            anchor=series["anchor"],
-            after=max(after, utc_now() - PAST_GRACE),
-        )
+        try:
+            when = await asyncio.to_thread(
+                lambda: next_occurrence(
+                    rrule_text=series.get("rrule"),
+                    cron=series.get("cron"),
+                    zone=zone,
+                    anchor=series["anchor"],
+                    after=max(after, utc_now() - PAST_GRACE),
+                )
+            )
+        except TimingError as exc:  # a series stored before today's rules: end it, visibly
+            log.warning("series ended: its next occurrence cannot be computed", reason=str(exc))
+            await self._posts.change(
+                series_id,
+                ["scheduled"],
+                {
+                    "status": "failed",
+                    "ended": True,
+                    "error": {"code": "invalid_recurrence", "message": str(exc)[:4000]},
+                },
+            )
+            return
         if when is None:
             await self._posts.change(
                 series_id, ["scheduled"], {"status": "published", "ended": True}
@@ -393,6 +426,12 @@ class Calendar:
         post = await self.get(post_id)
         if post["status"] == "scheduled":
             return post  # approving twice changes nothing
+        if post["status"] == "awaiting_approval":
+            channel = await self._channels.get(post["channel_id"]) or {}
+            problem = self_approval_problem(post, actor, bool(channel.get("allow_self_approval")))
+            if problem is not None:
+                log.warning("self-approval refused", post_id=post_id, actor=actor)
+                raise DomainError(403, "four_eyes", problem)
         changes = {
             "status": "scheduled",
             "due_at": post.get("scheduled_for") or utc_now(),

@@ -2,31 +2,93 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.publisher.adapters.base import ChannelAccess
 from services.publisher.credentials import CredentialResolver
 from services.publisher.domain.channels import (
     DEFAULT_API_BASE,
+    SELF_HOSTED,
     ChannelIn,
     ChannelPatch,
+    retarget_problem,
+    secret_refs,
 )
 from services.publisher.errors import DomainError
 from services.publisher.storage import ChannelStore
 from shared.events import utc_now
 from shared.logging import get_logger
 from shared.mongo import Document
+from shared.outbound import check_outbound_url
 
 log = get_logger(__name__)
 
 
+def _plain_http_allowed(url: str, allowed_networks: Sequence[str]) -> bool:
+    """http:// only to an address the operator allowed (a test server, a local instance)."""
+    host = (urlsplit(url).hostname or "").strip("[]")
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(
+        address in ipaddress.ip_network(network, strict=False) for network in allowed_networks
+    )
+
+
 class ChannelService:
-    def __init__(self, store: ChannelStore, credentials: CredentialResolver) -> None:
+    def __init__(
+        self,
+        store: ChannelStore,
+        credentials: CredentialResolver,
+        *,
+        allowed_networks: Sequence[str] = (),
+        api_base_urls: Mapping[str, str] | None = None,
+    ) -> None:
         self._store = store
         self._credentials = credentials
+        self._allowed_networks = tuple(allowed_networks)
+        #: Operator overrides of the fixed API hosts (SMM_PUBLISHER_API_BASE_URLS).
+        self._fixed_bases = {**DEFAULT_API_BASE, **(api_base_urls or {})}
         self._blocked: tuple[float, list[str]] = (0.0, [])
+
+    def _check_target(self, document: Document) -> None:
+        """A channel's own server: a clean http(s) URL; https unless to an allowed network."""
+        url = document.get("api_base_url")
+        if url is None:
+            return
+        plain_ok = _plain_http_allowed(url, self._allowed_networks)
+        try:
+            check_outbound_url(url, require_https=not plain_ok)
+        except ValueError as exc:
+            raise DomainError(422, "invalid_api_base_url", f"api_base_url: {exc}") from exc
+
+    async def _check_secrets_exclusive(self, document: Document) -> None:
+        """A secret sent to a channel's own server belongs to that channel alone.
+
+        Otherwise a new Mastodon channel pointed at any server could name another channel's
+        token and receive it. Channels of fixed-host networks may share a secret.
+        """
+        refs = secret_refs(document)
+        if not refs:
+            return
+        own_server = document.get("api_base_url") is not None
+        for other in await self._store.using_secrets(sorted(refs), exclude=document["_id"]):
+            if own_server or other.get("api_base_url") is not None:
+                shared = sorted(refs & secret_refs(other))
+                raise DomainError(
+                    409,
+                    "secret_in_use",
+                    f"{', '.join(shared)} is used by channel '{other['_id']}'; a channel with its "
+                    "own api_base_url needs secrets of its own",
+                )
 
     def _credential_problem(self, document: Document) -> str | None:
         for field in ("credential_ref", "signing_secret_ref"):
@@ -47,6 +109,8 @@ class ChannelService:
             "updated_at": now,
             "created_by": actor,
         }
+        self._check_target(document)
+        await self._check_secrets_exclusive(document)
         problem = self._credential_problem(document)
         if problem is not None:  # accepted, but nothing is sent until the secret exists
             document.update(state="needs_reauth", state_reason=problem)
@@ -61,8 +125,9 @@ class ChannelService:
             raise DomainError(404, "not_found", f"no channel '{channel_id}'")
         return document
 
-    async def all(self) -> list[Document]:
-        return await self._store.all()
+    async def page(self, after: str | None, limit: int) -> list[Document]:
+        """Up to `limit` channels by id, after the id `after`."""
+        return await self._store.page(after, limit)
 
     async def change(self, channel_id: str, patch: ChannelPatch) -> Document:
         current = await self.get(channel_id)
@@ -72,10 +137,17 @@ class ChannelService:
             ChannelIn.model_validate({**merged, "id": channel_id})
         except ValueError as exc:
             raise DomainError(422, "invalid_request", str(exc)) from exc
+        problem = retarget_problem(current, changes)
+        if problem is not None:
+            raise DomainError(409, "credential_required", problem)
+        self._check_target(merged)
+        await self._check_secrets_exclusive(merged)
         changes["updated_at"] = utc_now()
-        updated = await self._store.update(channel_id, changes)
+        updated = await self._store.update(
+            channel_id, changes, expected_base=current.get("api_base_url")
+        )
         if updated is None:
-            raise DomainError(404, "not_found", f"no channel '{channel_id}'")
+            raise DomainError(409, "conflict", f"channel '{channel_id}' changed meanwhile; retry")
         return updated
 
     async def reauthorise(self, channel_id: str, credential_ref: str | None) -> Document:
@@ -84,6 +156,7 @@ class ChannelService:
         changes: Document = {"updated_at": utc_now()}
         if credential_ref is not None:
             changes["credential_ref"] = credential_ref
+            await self._check_secrets_exclusive({**current, **changes})
         problem = self._credential_problem({**current, **changes})
         if problem is not None:
             raise DomainError(422, "credential_missing", problem)
@@ -127,11 +200,13 @@ class ChannelService:
     def access(self, channel: Document) -> ChannelAccess:
         """The channel with its secrets resolved, for one send (never stored or logged)."""
         platform = channel["platform"]
+        # A fixed-host network's stored api_base_url (from before the rule) is ignored.
+        own = channel.get("api_base_url") if platform in SELF_HOSTED else None
         return ChannelAccess(
             channel_id=channel["_id"],
             platform=platform,
             account=channel["account"],
-            api_base_url=channel.get("api_base_url") or DEFAULT_API_BASE[platform] or "",
+            api_base_url=own or self._fixed_bases.get(platform) or "",
             credential=self._credentials.resolve(channel.get("credential_ref")),
             signing_secret=self._credentials.resolve(channel.get("signing_secret_ref")),
         )

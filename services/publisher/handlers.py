@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.publisher.calendar import Calendar, PostRequest
+from services.publisher.domain.posts import KAFKA_ACTOR_PREFIX
 from services.publisher.errors import DomainError
 from services.publisher.storage import CommandInbox
 from shared.dlq import PermanentError
@@ -60,8 +61,17 @@ def request_of(command: ScheduleCommand) -> PostRequest:
         requires_approval=command.requires_approval,
         idempotency_key=command.idempotency_key,
         draft=False,
-        actor=command.actor,
+        actor=kafka_actor(command.actor),
     )
+
+
+def kafka_actor(claimed: str) -> str:
+    """The actor recorded for a command from Kafka: whoever its producer says, namespaced.
+
+    Any system that may write the topic can claim any name, so the name is kept for the
+    audit trail but never taken for a person the API authenticated.
+    """
+    return KAFKA_ACTOR_PREFIX + claimed
 
 
 async def apply_command(calendar: Calendar, command: PostCommand) -> None:
@@ -79,11 +89,18 @@ async def apply_command(calendar: Calendar, command: PostCommand) -> None:
         elif isinstance(command, RescheduleCommand):
             if command.publish_at is None:
                 raise PermanentError("a reschedule command needs publish_at")
-            await calendar.reschedule(command.post_id, command.publish_at, command.actor)
+            await calendar.reschedule(
+                command.post_id, command.publish_at, kafka_actor(command.actor)
+            )
         elif isinstance(command, CancelCommand):
-            await calendar.cancel(command.post_id, command.reason, command.actor)
+            await calendar.cancel(command.post_id, command.reason, kafka_actor(command.actor))
         elif isinstance(command, ApproveCommand):
-            await calendar.approve(command.post_id, command.actor)
+            # An approval is a person's decision (four eyes): the topic cannot prove who sent
+            # it, so it is refused here and only `POST /v1/posts/{id}/approve` approves.
+            raise PermanentError(
+                "approve commands are not accepted from Kafka: a person approves with "
+                "POST /v1/posts/{id}/approve"
+            )
     except DomainError as exc:
         raise PermanentError(f"{exc.code}: {exc.message}") from exc
 

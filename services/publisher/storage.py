@@ -88,16 +88,39 @@ class ChannelStore:
     async def all(self) -> list[Document]:
         return await self._channels.find({}).sort("_id").to_list(None)
 
+    async def page(self, after: str | None, limit: int) -> list[Document]:
+        query: Document = {} if after is None else {"_id": {"$gt": after}}
+        return await self._channels.find(query).sort("_id").limit(limit).to_list(limit)
+
+    async def using_secrets(self, refs: Sequence[str], exclude: str) -> list[Document]:
+        """Other channels that reference any of `refs` (as credential or signing secret)."""
+        return await self._channels.find(
+            {
+                "_id": {"$ne": exclude},
+                "$or": [
+                    {"credential_ref": {"$in": list(refs)}},
+                    {"signing_secret_ref": {"$in": list(refs)}},
+                ],
+            }
+        ).to_list(100)
+
     async def many(self, channel_ids: Collection[str]) -> list[Document]:
         return await self._channels.find({"_id": {"$in": list(channel_ids)}}).to_list(None)
 
     async def update(
-        self, channel_id: str, changes: Document, expected_state: str | None = None
+        self,
+        channel_id: str,
+        changes: Document,
+        expected_state: str | None = None,
+        expected_base: object = ...,
     ) -> Document | None:
-        """Apply `changes`; None when the channel is missing (or not in `expected_state`)."""
+        """Apply `changes`; None when the channel is missing (or not in `expected_state`, or
+        its api_base_url is no longer `expected_base`, when given)."""
         query: Document = {"_id": channel_id}
         if expected_state is not None:
             query["state"] = expected_state
+        if expected_base is not ...:
+            query["api_base_url"] = expected_base
         return await self._channels.find_one_and_update(
             query, {"$set": changes}, return_document=ReturnDocument.AFTER
         )

@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,16 +20,19 @@ from services.publisher.calendar import Calendar
 from services.publisher.channels import ChannelService
 from services.publisher.credentials import CredentialResolver
 from services.publisher.dispatcher import Dispatcher
+from services.publisher.domain.channels import CHANNEL_SECRET_ENV_PREFIX, SELF_HOSTED
 from shared.events import PostEvent
 from shared.local.servers import free_port
 from shared.mongo import Document, ensure_indexes
+from shared.outbound import guarded_client
 from shared.settings import Settings
 from tests.fakes.platforms import WEBHOOK_SECRET, FakePlatform, build_fake_app
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
-TOKEN_ENV = "SMM_TEST_CHANNEL_TOKEN"
-EXPIRED_ENV = "SMM_TEST_EXPIRED_TOKEN"
-HOOK_ENV = "SMM_TEST_HOOK_SECRET"
+#: Channel secrets live only in `SMM_CHANNEL_SECRET_*` variables (or SMM_PUBLISHER_CREDENTIALS).
+TOKEN_ENV = f"{CHANNEL_SECRET_ENV_PREFIX}TEST_TOKEN"
+EXPIRED_ENV = f"{CHANNEL_SECRET_ENV_PREFIX}TEST_EXPIRED"
+HOOK_ENV = f"{CHANNEL_SECRET_ENV_PREFIX}TEST_HOOK"
 os.environ[TOKEN_ENV] = "valid-token"
 os.environ[EXPIRED_ENV] = "expired-token"
 os.environ[HOOK_ENV] = WEBHOOK_SECRET
@@ -49,20 +53,48 @@ class FakeNetworks:
     base: str
 
     def channel(self, platform: str, channel_id: str | None = None, **extra: Any) -> dict[str, Any]:
-        """A channel body for `platform` pointing at the fake."""
-        suffix = "/webhook/hook" if platform == "generic" else f"/{platform}"
+        """A channel body for `platform` pointing at the fake.
+
+        Networks with a fixed API host reach the fake through SMM_PUBLISHER_API_BASE_URLS
+        (see `with_fake_hosts`); the others name it, each with a secret of its own.
+        """
+        channel_id = channel_id or f"{platform}-main"
         body: dict[str, Any] = {
-            "id": channel_id or f"{platform}-main",
+            "id": channel_id,
             "platform": platform,
             "account": ACCOUNTS[platform],
-            "api_base_url": self.base + suffix,
             "credential_ref": f"env:{TOKEN_ENV}",
             "timezone": "Europe/Berlin",
         }
-        if platform == "generic":
-            body["signing_secret_ref"] = f"env:{HOOK_ENV}"
+        if platform in SELF_HOSTED:
+            suffix = "/webhook/hook" if platform == "generic" else f"/{platform}"
+            body["api_base_url"] = self.base + suffix
+            name = CHANNEL_SECRET_ENV_PREFIX + channel_id.upper().replace("-", "_").replace(
+                ".", "_"
+            )
+            os.environ[name] = "valid-token"
+            body["credential_ref"] = f"env:{name}"
+            if platform == "generic":
+                os.environ[f"{name}_HOOK"] = WEBHOOK_SECRET
+                body["signing_secret_ref"] = f"env:{name}_HOOK"
         body.update(extra)
         return body
+
+    def fixed_hosts(self) -> dict[str, str]:
+        """SMM_PUBLISHER_API_BASE_URLS for the fixed-host networks, pointing at the fake."""
+        return {platform: f"{self.base}/{platform}" for platform in ("x", "facebook", "linkedin")}
+
+
+#: The fake networks running in this task (set by `fake_networks`, read by `with_fake_hosts`).
+_RUNNING: ContextVar[FakeNetworks | None] = ContextVar("fake_networks", default=None)
+
+
+def with_fake_hosts(settings: Settings) -> Settings:
+    """`settings` with X, Facebook and LinkedIn reached at the running fake (if one runs)."""
+    nets = _RUNNING.get()
+    if nets is None:
+        return settings
+    return settings.model_copy(update={"publisher_api_base_urls": nets.fixed_hosts()})
 
 
 @asynccontextmanager
@@ -86,9 +118,12 @@ async def fake_networks(latency: float = 0.0) -> AsyncIterator[FakeNetworks]:
             break
         await asyncio.sleep(0.02)
     assert server.started, "fake networks did not start"
+    nets = FakeNetworks(state=state, base=f"http://127.0.0.1:{port}")
+    running = _RUNNING.set(nets)
     try:
-        yield FakeNetworks(state=state, base=f"http://127.0.0.1:{port}")
+        yield nets
     finally:
+        _RUNNING.reset(running)
         server.should_exit = True
         await task
 
@@ -115,12 +150,18 @@ class Replica:
 
 @asynccontextmanager
 async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
+    """A replica wired like `services.publisher.app` (guarded client, fixed hosts)."""
+    settings = with_fake_hosts(settings)
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(), tz_aware=True
     )
     db = client[settings.mongodb_database]
     await ensure_indexes(db, storage.INDEXES)
-    http = httpx.AsyncClient(timeout=httpx.Timeout(settings.publisher_send_timeout_seconds))
+    http = guarded_client(
+        settings.outbound_allowed_networks,
+        timeout=httpx.Timeout(settings.publisher_send_timeout_seconds),
+        follow_redirects=False,
+    )
     events: list[PostEvent] = []
 
     async def emit(batch: Sequence[PostEvent]) -> None:
@@ -128,8 +169,18 @@ async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
 
     posts = storage.PostStore(db)
     channel_store = storage.ChannelStore(db)
-    channels = ChannelService(channel_store, CredentialResolver(settings))
-    calendar = Calendar(posts, channel_store, emit)
+    channels = ChannelService(
+        channel_store,
+        CredentialResolver(settings),
+        allowed_networks=settings.outbound_allowed_networks,
+        api_base_urls=settings.publisher_api_base_urls,
+    )
+    calendar = Calendar(
+        posts,
+        channel_store,
+        emit,
+        min_recurrence_seconds=settings.publisher_min_recurrence_seconds,
+    )
     dispatcher = Dispatcher(
         posts=posts,
         channel_store=channel_store,
@@ -157,6 +208,7 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
         "publisher_retry_max_seconds": 1.0,
         "publisher_max_attempts": 4,
         "publisher_claim_ahead_seconds": 0.0,
+        "publisher_min_recurrence_seconds": 1,
     }
     values.update(overrides)
     return settings.model_copy(update=values)

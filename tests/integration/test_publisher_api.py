@@ -16,23 +16,32 @@ import pytest
 
 from services.publisher.app import build_app
 from shared.events import CancelCommand, PostEvent, ScheduleCommand, utc_now
-from shared.settings import Settings
+from shared.settings import Settings, TokenGrant
 from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, topic_name
 from tests.integration.helpers import consume, eventually, produce, running
-from tests.integration.publisher_kit import AUTH, fake_networks, fast
+from tests.integration.publisher_kit import AUTH, fake_networks, fast, with_fake_hosts
 
 pytestmark = pytest.mark.integration
 
 
 @asynccontextmanager
 async def publisher(settings: Settings, scheduler: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(fast(settings), scheduler=scheduler)
+    app = build_app(with_fake_hosts(fast(settings)), scheduler=scheduler)
     async with running(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://publisher", headers=AUTH
         ) as client:
             yield client
+
+
+#: A second person: four eyes means the author of a post cannot approve it.
+APPROVER = {"Authorization": "Bearer approver-token"}
+
+
+def with_approver(settings: Settings) -> Settings:
+    grant = TokenGrant(user="erika", scopes=["posts:approve", "read"])
+    return settings.model_copy(update={"api_tokens": {"approver-token": grant}})
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:
@@ -53,7 +62,7 @@ async def test_channels_api_validates_and_never_shows_secrets(settings: Settings
         assert created.status_code == 201, created.text
         channel = created.json()
         assert channel["state"] == "active"
-        assert channel["credential_ref"] == "env:SMM_TEST_CHANNEL_TOKEN"
+        assert channel["credential_ref"] == "env:SMM_CHANNEL_SECRET_MASTODON_MAIN"
         assert "valid-token" not in created.text
         assert channel["slots"] == [{"weekday": "mon", "time": "09:00"}]
         assert (await client.post("/v1/channels", json=body)).status_code == 409
@@ -75,16 +84,16 @@ async def test_channels_api_validates_and_never_shows_secrets(settings: Settings
         assert unauthorised.status_code == 401
 
         unset = await client.post(
-            "/v1/channels", json={**body, "id": "later", "credential_ref": "env:SMM_TEST_UNSET"}
+            "/v1/channels",
+            json={**body, "id": "later", "credential_ref": "env:SMM_CHANNEL_SECRET_UNSET"},
         )
         assert unset.json()["state"] == "needs_reauth"
         assert "not set" in unset.json()["state_reason"]
         reauth = await client.post("/v1/channels/later/reauth", json={})
         assert reauth.status_code == 422
         assert _error(reauth)["code"] == "credential_missing"
-        fixed = await client.post(
-            "/v1/channels/later/reauth", json={"credential_ref": "env:SMM_TEST_CHANNEL_TOKEN"}
-        )
+        renewed = nets.channel("mastodon", "later")["credential_ref"]  # sets the variable
+        fixed = await client.post("/v1/channels/later/reauth", json={"credential_ref": renewed})
         assert fixed.json()["state"] == "active"
 
         patched = await client.patch(
@@ -97,7 +106,7 @@ async def test_channels_api_validates_and_never_shows_secrets(settings: Settings
         assert (await client.patch("/v1/channels/nope", json={})).status_code == 404
         assert (await client.get("/v1/channels/nope")).status_code == 404
         listed = await client.get("/v1/channels")
-        assert [c["id"] for c in listed.json()["channels"]] == ["later", "mastodon-main"]
+        assert [c["id"] for c in listed.json()["items"]] == ["later", "mastodon-main"]
 
 
 async def test_posts_api_gives_a_clear_4xx_for_bad_input(settings: Settings) -> None:
@@ -162,6 +171,7 @@ async def test_posts_api_gives_a_clear_4xx_for_bad_input(settings: Settings) -> 
 
 async def test_post_life_over_http_with_approval_events_and_listing(settings: Settings) -> None:
     events_topic = topic_name(POSTS_EVENTS, settings)
+    settings = with_approver(settings)
     async with fake_networks() as nets, publisher(settings) as client:
         await client.post("/v1/channels", json=nets.channel("mastodon", approval_required=True))
         due = utc_now().isoformat()
@@ -189,8 +199,8 @@ async def test_post_life_over_http_with_approval_events_and_listing(settings: Se
         edited = await client.patch("/v1/posts/launch", json={"text": "Wir sind jetzt live!"})
         assert edited.json()["status"] == "awaiting_approval"
         assert nets.state.created == []
-        approved = await client.post("/v1/posts/launch/approve")
-        assert approved.json()["approved_by"].startswith("token-")
+        approved = await client.post("/v1/posts/launch/approve", headers=APPROVER)
+        assert approved.json()["approved_by"] == "erika"
         post = await eventually(
             lambda: _get(client, "launch"), lambda p: p["status"] == "published", timeout=20
         )
@@ -264,7 +274,7 @@ async def test_commands_topic_schedules_replies_and_dead_letters_refusals(
         post = await eventually(
             lambda: _get(client, "reply-1"), lambda p: p.get("status") == "published", timeout=45
         )
-        assert post["created_by"] == "moderator-7"
+        assert post["created_by"] == "kafka:moderator-7"  # a claim, not an authenticated user
         refused = await eventually(
             lambda: _get(client, "reply-2"), lambda p: p.get("status") == "failed", timeout=20
         )

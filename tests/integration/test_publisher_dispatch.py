@@ -22,6 +22,7 @@ from shared.settings import Settings
 from tests.integration.helpers import eventually
 from tests.integration.publisher_kit import (
     EXPIRED_ENV,
+    TOKEN_ENV,
     FakeNetworks,
     Replica,
     fake_networks,
@@ -235,9 +236,9 @@ async def test_401_parks_the_channel_keeps_its_posts_and_resumes_after_reauth(
         assert await r.dispatcher.run_once() == 0  # a parked channel is skipped
         assert nets.state.created == []
         with pytest.raises(DomainError) as missing:
-            await r.channels.reauthorise(channel, "env:SMM_TEST_NOT_SET")
+            await r.channels.reauthorise(channel, "env:SMM_CHANNEL_SECRET_TEST_NOT_SET")
         assert missing.value.code == "credential_missing"
-        await r.channels.reauthorise(channel, "env:SMM_TEST_CHANNEL_TOKEN")
+        await r.channels.reauthorise(channel, f"env:{TOKEN_ENV}")
         await drain(r)
         resumed = [await r.post(f"held-{i}") for i in range(3)]
     assert {p["status"] for p in resumed} == {"published"}

@@ -14,6 +14,8 @@ from typing import Protocol
 
 import httpx
 
+from shared.outbound import BlockedAddressError
+
 
 @dataclass(frozen=True, slots=True)
 class ChannelAccess:
@@ -141,6 +143,10 @@ async def send(client: httpx.AsyncClient, request: httpx.Request) -> httpx.Respo
     """
     try:
         return await client.send(request)
+    except BlockedAddressError as exc:
+        # The channel's server is on an address we may not reach: no retry will change that,
+        # and nothing (no secret) was sent.
+        raise PermanentSendError("blocked_address", str(exc)) from exc
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise RetryableSendError(
             "unreachable", f"{type(exc).__name__}: {exc}", uncertain=False

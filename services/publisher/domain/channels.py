@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from services.publisher.domain.text_rules import PUBLISH_PLATFORMS
 from services.publisher.domain.timing import Slot, Slots
@@ -17,15 +19,34 @@ ChannelState = Literal["active", "needs_reauth"]
 PublishPlatform = Literal["x", "mastodon", "bluesky", "facebook", "linkedin", "generic"]
 assert set(PublishPlatform.__args__) == set(PUBLISH_PLATFORMS)  # type: ignore[attr-defined]
 
-#: `env:NAME` (an environment variable) or `settings:NAME` (a key of
-#: SMM_PUBLISHER_CREDENTIALS). The secret itself is never stored, returned or logged.
-CredentialRef = Annotated[
-    str,
-    StringConstraints(max_length=200, pattern=r"^(env|settings):[A-Za-z_][A-Za-z0-9_.-]{0,127}$"),
-]
+#: Only a store meant for channel secrets, never an arbitrary environment variable (which
+#: would let a `channels:write` token send `SMM_ADMIN_TOKEN` or the database URI anywhere).
+CHANNEL_SECRET_ENV_PREFIX = "SMM_CHANNEL_SECRET_"  # noqa: S105 - a name prefix, not a secret
+_SETTINGS_REF = re.compile(r"^settings:[A-Za-z_][A-Za-z0-9_.-]{0,127}$")
+_ENV_REF = re.compile(rf"^env:{CHANNEL_SECRET_ENV_PREFIX}[A-Z0-9_]{{1,100}}$")
+CREDENTIAL_REF_FORMS = (
+    "`settings:NAME` (a key of SMM_PUBLISHER_CREDENTIALS) or "
+    f"`env:{CHANNEL_SECRET_ENV_PREFIX}<NAME>` (an environment variable with that prefix)"
+)
 
-#: Where each network's API lives unless the channel names another (own Mastodon instance,
-#: Bluesky PDS, test servers).
+
+def is_credential_ref(reference: str) -> bool:
+    """True for the two forms a channel may reference a secret by (nothing else is read)."""
+    return bool(_SETTINGS_REF.match(reference) or _ENV_REF.match(reference))
+
+
+def _credential_ref(reference: str) -> str:
+    if not is_credential_ref(reference):
+        raise ValueError(f"a secret reference must be {CREDENTIAL_REF_FORMS}")
+    return reference
+
+
+#: The secret itself is never stored, returned or logged.
+CredentialRef = Annotated[str, StringConstraints(max_length=200), AfterValidator(_credential_ref)]
+
+#: Where each network's API lives. X, Facebook and LinkedIn have one API host, which a
+#: channel cannot change (an operator can, with SMM_PUBLISHER_API_BASE_URLS, for tests or an
+#: egress proxy); Mastodon instances, a Bluesky PDS and a webhook are wherever the channel says.
 DEFAULT_API_BASE: dict[str, str | None] = {
     "x": "https://api.x.com",
     "mastodon": None,  # every instance is its own server: the channel must say which
@@ -34,6 +55,8 @@ DEFAULT_API_BASE: dict[str, str | None] = {
     "linkedin": "https://api.linkedin.com",
     "generic": None,  # the webhook URL
 }
+#: The networks whose channels may name their own API server.
+SELF_HOSTED: frozenset[str] = frozenset({"mastodon", "bluesky", "generic"})
 
 
 class RateLimit(Model):
@@ -51,7 +74,10 @@ class ChannelSettings(Model):
     slots: list[Slot] = Field(default_factory=list, max_length=200)
     rate_limit: RateLimit | None = None
     approval_required: bool = False
+    #: Lets the author of a post approve it (four eyes is the default).
+    allow_self_approval: bool = False
     credential_ref: CredentialRef | None = None
+    #: Only for Mastodon, Bluesky (a PDS) and webhooks; changing it needs a new credential_ref.
     api_base_url: HttpUrlText | None = None
     #: Signing secret of a generic webhook channel (same reference syntax as credentials).
     signing_secret_ref: CredentialRef | None = None
@@ -73,6 +99,11 @@ class ChannelIn(ChannelSettings):
 
     @model_validator(mode="after")
     def _reachable(self) -> ChannelIn:
+        if self.api_base_url is not None and self.platform not in SELF_HOSTED:
+            raise ValueError(
+                f"api_base_url cannot be set for {self.platform}: its API host is fixed "
+                f"({DEFAULT_API_BASE[self.platform]})"
+            )
         if self.api_base_url is None and DEFAULT_API_BASE[self.platform] is None:
             what = "the instance URL" if self.platform == "mastodon" else "the webhook URL"
             raise ValueError(f"api_base_url is required for {self.platform} ({what})")
@@ -91,6 +122,7 @@ class ChannelPatch(Model):
     slots: list[Slot] | None = Field(default=None, max_length=200)
     rate_limit: RateLimit | None = None
     approval_required: bool | None = None
+    allow_self_approval: bool | None = None
     credential_ref: CredentialRef | None = None
     api_base_url: HttpUrlText | None = None
     signing_secret_ref: CredentialRef | None = None
@@ -105,3 +137,35 @@ class ReauthIn(Model):
     """Body of `POST /v1/channels/{id}/reauth`: optionally a new credential reference."""
 
     credential_ref: CredentialRef | None = None
+
+
+def secret_refs(channel: Mapping[str, object]) -> set[str]:
+    """The secret references a channel document holds."""
+    return {
+        str(ref)
+        for ref in (channel.get("credential_ref"), channel.get("signing_secret_ref"))
+        if ref is not None
+    }
+
+
+def retarget_problem(current: Mapping[str, object], changes: Mapping[str, object]) -> str | None:
+    """Why a change of the channel's API server is refused, or None.
+
+    A new server must come with a new secret: otherwise a `channels:write` token could
+    point a working channel at its own server and receive the channel's token there.
+    """
+    new_url = changes.get("api_base_url", current.get("api_base_url"))
+    if new_url == current.get("api_base_url"):
+        return None
+    fresh = [
+        field
+        for field in ("credential_ref", "signing_secret_ref")
+        if current.get(field) is not None
+    ]
+    stale = [f for f in fresh if changes.get(f, current.get(f)) == current.get(f)]
+    if stale:
+        return (
+            "changing api_base_url needs a new " + " and ".join(stale) + " in the same request: "
+            "the current secret stays with the server it was issued for"
+        )
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -67,3 +68,30 @@ class PostQuery(Model):
     scheduled_to: datetime | None = None
     limit: int = Field(default=50, ge=1, le=500)
     cursor: str | None = None
+
+
+#: Actors of commands from Kafka carry this prefix: the topic cannot prove who a person is,
+#: so such a name never equals a user authenticated by the API.
+KAFKA_ACTOR_PREFIX = "kafka:"
+
+
+def person_of(actor: str) -> str:
+    """The name behind an actor, whether it came through the API or a command on Kafka."""
+    return actor.removeprefix(KAFKA_ACTOR_PREFIX)
+
+
+def self_approval_problem(post: Mapping[str, object], actor: str, allowed: bool) -> str | None:
+    """Why `actor` may not approve `post` (four eyes), or None.
+
+    The author and the last editor are both authors here. A name claimed on Kafka only ever
+    counts against an approval, never for one.
+    """
+    if allowed:
+        return None
+    authors = {person_of(str(a)) for a in (post.get("created_by"), post.get("updated_by")) if a}
+    if person_of(actor) in authors:
+        return (
+            "a post needs the approval of somebody other than its author or last editor "
+            "(four eyes; the channel setting allow_self_approval relaxes this)"
+        )
+    return None

@@ -9,13 +9,14 @@ a local time that exists twice (fall back) means its first occurrence.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as wall_time
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, WEEKLY, rrule, rrulestr
 from pydantic import Field, StringConstraints, field_validator
 
 from shared.events import Model
@@ -23,6 +24,14 @@ from shared.events import Model
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: How far ahead "add to queue" looks for a free slot.
 QUEUE_HORIZON_DAYS = 366
+#: Most occurrences one next-occurrence computation walks through (about a quarter second);
+#: a rule that needs more is refused rather than left to block a worker.
+MAX_RRULE_STEPS = 50_000
+#: Length of one period of the fixed-length frequencies (MONTHLY and YEARLY have few
+#: periods per year and are walked).
+_PERIOD_SECONDS = {WEEKLY: 7 * 86_400, DAILY: 86_400, HOURLY: 3_600, MINUTELY: 60, SECONDLY: 1}
+#: Occurrences sampled to check the gap between them against the minimum.
+_GAP_SAMPLE = 10
 
 
 class TimingError(ValueError):
@@ -112,15 +121,70 @@ def next_occurrence(
             instant = local_to_utc(candidate, zone)
         return instant
     if rrule_text is not None:
-        rule = parse_rrule(rrule_text, zone, anchor)
-        candidate_local = rule.after(local_after, inc=False)
-        while candidate_local is not None:
+        rule = fast_forward(parse_rrule(rrule_text, zone, anchor), local_after)
+        if rule is None:
+            return None
+        for steps, candidate_local in enumerate(rule):
+            if steps >= MAX_RRULE_STEPS:
+                raise TimingError(
+                    f"the RRULE needs more than {MAX_RRULE_STEPS} steps to reach the next "
+                    "occurrence (COUNT with BY rules from a DTSTART long ago?); simplify it"
+                )
+            if candidate_local <= local_after:
+                continue
             instant = local_to_utc(candidate_local, zone)
-            if instant > after:
+            if instant > after:  # two local times in the fall-back hour map to one instant
                 return instant
-            candidate_local = rule.after(candidate_local, inc=False)
         return None
     raise TimingError("a recurring post needs an rrule or a cron expression")
+
+
+def fast_forward(rule: rrule, local_after: datetime) -> rrule | None:
+    """The same rule with DTSTART moved to just before `local_after`, by whole periods.
+
+    A rule repeats every INTERVAL periods from DTSTART, so moving DTSTART by whole periods
+    keeps every later occurrence; walking from a DTSTART a month back with FREQ=SECONDLY
+    would take millions of steps. COUNT counts from the original DTSTART: without BY rules
+    there is one occurrence per period, so the count is reduced by the periods skipped; with
+    BY rules the rule is walked (bounded by MAX_RRULE_STEPS). None: the series has ended.
+    """
+    parts = _RuleParts.of(rule)
+    unit = _PERIOD_SECONDS.get(parts.freq)
+    if unit is None:
+        return rule
+    period = timedelta(seconds=unit * parts.interval)
+    skip = (local_after - parts.dtstart) // period - 1  # one period of margin before `after`
+    if skip <= 0:
+        return rule
+    if parts.count is None:
+        return rule.replace(dtstart=parts.dtstart + skip * period)
+    if parts.by_rules:  # occurrences per period vary: they cannot be counted arithmetically
+        return rule
+    remaining = parts.count - skip
+    if remaining <= 0:
+        return None
+    return rule.replace(dtstart=parts.dtstart + skip * period, count=remaining)
+
+
+@dataclass(frozen=True, slots=True)
+class _RuleParts:
+    """What dateutil keeps private about a parsed rule."""
+
+    freq: int
+    interval: int
+    dtstart: datetime
+    count: int | None
+    by_rules: bool
+
+    @classmethod
+    def of(cls, rule: rrule) -> _RuleParts:
+        return cls(
+            freq=rule._freq,  # type: ignore[attr-defined]
+            interval=rule._interval,  # type: ignore[attr-defined]
+            dtstart=rule._dtstart,  # type: ignore[attr-defined]
+            count=rule._count,  # type: ignore[attr-defined]
+            by_rules=bool(rule._original_rule),  # type: ignore[attr-defined]
+        )
 
 
 def parse_rrule(text: str, zone: ZoneInfo, anchor: datetime) -> rrule:
@@ -141,14 +205,43 @@ def parse_rrule(text: str, zone: ZoneInfo, anchor: datetime) -> rrule:
 
 
 def validate_recurrence(
-    rrule_text: str | None, cron: str | None, zone: ZoneInfo, anchor: datetime
+    rrule_text: str | None,
+    cron: str | None,
+    zone: ZoneInfo,
+    anchor: datetime,
+    min_gap_seconds: int = 60,
 ) -> datetime:
-    """The first occurrence after `anchor`, or TimingError with a reason."""
+    """The first occurrence after `anchor`, or TimingError with a reason.
+
+    Occurrences closer than `min_gap_seconds` are refused: nobody posts every second, and
+    such a series would flood the channel and the calendar.
+    """
+    if rrule_text is not None:
+        parts = _RuleParts.of(parse_rrule(rrule_text, zone, anchor))
+        if parts.freq == SECONDLY and parts.interval < min_gap_seconds:
+            raise TimingError(
+                f"FREQ=SECONDLY with INTERVAL={parts.interval} repeats more often than every "
+                f"{min_gap_seconds} s"
+            )
     first = next_occurrence(
         rrule_text=rrule_text, cron=cron, zone=zone, anchor=anchor, after=anchor - timedelta(0, 1)
     )
     if first is None:
         raise TimingError("the recurrence produces no future occurrence")
+    previous = first
+    for _ in range(_GAP_SAMPLE):
+        following = next_occurrence(
+            rrule_text=rrule_text, cron=cron, zone=zone, anchor=anchor, after=previous
+        )
+        if following is None:
+            break
+        gap = (following - previous).total_seconds()
+        if gap < min_gap_seconds:
+            raise TimingError(
+                f"occurrences are {gap:g} s apart; a recurring post may repeat at most every "
+                f"{min_gap_seconds} s"
+            )
+        previous = following
     return first
 
 

@@ -1,0 +1,316 @@
+"""Publisher hardening (issue 16) end to end: the API refuses the secret-stealing channel,
+a channel on a blocked address fails visibly without sending, four eyes, channel paging,
+recurrences that cannot stall the event loop."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.publisher.app import build_app
+from services.publisher.calendar import PostRequest
+from services.publisher.domain.channels import ChannelIn
+from shared.events import utc_now
+from shared.settings import Settings, TokenGrant
+from tests.integration.helpers import running
+from tests.integration.publisher_kit import AUTH, fake_networks, fast, replica, with_fake_hosts
+
+pytestmark = pytest.mark.integration
+
+APPROVER = {"Authorization": "Bearer approver-token"}
+AUTHOR = {"Authorization": "Bearer author-token"}
+
+
+@asynccontextmanager
+async def publisher(
+    settings: Settings, scheduler: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    tokens = {
+        "approver-token": TokenGrant(user="erika", scopes=["posts:approve", "read"]),
+        "author-token": TokenGrant(user="anna", scopes=["posts:write", "posts:approve", "read"]),
+    }
+    app = build_app(
+        with_fake_hosts(fast(settings.model_copy(update={"api_tokens": tokens}))),
+        scheduler=scheduler,
+    )
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://publisher", headers=AUTH
+        ) as client:
+            yield client
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"error"}, body
+    return dict(body["error"])
+
+
+async def test_the_secret_stealing_channel_is_refused(settings: Settings) -> None:
+    """Issue 16 §2: `channels:write` pointing a channel at its server with the admin token."""
+    async with fake_networks() as nets, publisher(settings) as client:
+        attack = {
+            "id": "evil",
+            "platform": "mastodon",
+            "account": "me",
+            "api_base_url": "https://attacker.example",
+            "credential_ref": "env:SMM_ADMIN_TOKEN",
+        }
+        refused = await client.post("/v1/channels", json=attack)
+        assert refused.status_code == 422, refused.text
+        message = _error(refused)["message"]
+        assert "settings:NAME" in message
+        assert "env:SMM_CHANNEL_SECRET_<NAME>" in message
+        for variable in ("SMM_MONGODB_URI", "SMM_KAFKA_SASL_PASSWORD", "PATH"):
+            answer = await client.post(
+                "/v1/channels", json={**attack, "credential_ref": f"env:{variable}"}
+            )
+            assert answer.status_code == 422, variable
+
+        # X, Facebook and LinkedIn have one API host: a channel cannot move it.
+        x_attack = {**attack, "platform": "x", "credential_ref": "settings:x"}
+        fixed = await client.post("/v1/channels", json=x_attack)
+        assert fixed.status_code == 422
+        assert "its API host is fixed" in _error(fixed)["message"]
+
+        # A working channel moved to another server without a new secret: refused.
+        brand = nets.channel("mastodon", "brand")
+        assert (await client.post("/v1/channels", json=brand)).status_code == 201
+        moved = await client.patch(
+            "/v1/channels/brand", json={"api_base_url": "https://attacker.example"}
+        )
+        assert moved.status_code == 409, moved.text
+        assert _error(moved)["code"] == "credential_required"
+        resent = await client.patch(
+            "/v1/channels/brand",
+            json={
+                "api_base_url": "https://attacker.example",
+                "credential_ref": brand["credential_ref"],
+            },
+        )
+        assert resent.status_code == 409
+        assert (await client.get("/v1/channels/brand")).json()["api_base_url"] == brand[
+            "api_base_url"
+        ]
+
+        # Nor can a new channel on another server borrow an existing channel's secret.
+        borrow = {**attack, "credential_ref": brand["credential_ref"]}
+        borrowed = await client.post("/v1/channels", json=borrow)
+        assert borrowed.status_code == 409, borrowed.text
+        assert _error(borrowed)["code"] == "secret_in_use"
+
+        # With a secret of its own, moving is fine (the old secret stays where it was issued).
+        os.environ["SMM_CHANNEL_SECRET_BRAND_NEW"] = "new-token"
+        ok = await client.patch(
+            "/v1/channels/brand",
+            json={
+                "api_base_url": "https://social.example",
+                "credential_ref": "env:SMM_CHANNEL_SECRET_BRAND_NEW",
+            },
+        )
+        assert ok.status_code == 200, ok.text
+
+
+async def test_plain_http_only_to_an_allowed_network(settings: Settings) -> None:
+    closed = settings.model_copy(update={"outbound_allowed_networks": []})
+    async with fake_networks() as nets, publisher(closed) as client:
+        body = nets.channel("mastodon")  # http://127.0.0.1:<port>/mastodon
+        refused = await client.post("/v1/channels", json=body)
+        assert refused.status_code == 422
+        assert "https://" in _error(refused)["message"]
+        with_creds = {**body, "api_base_url": "https://user:pw@social.example"}
+        assert (await client.post("/v1/channels", json=with_creds)).status_code == 422
+    async with fake_networks() as nets, publisher(settings) as client:  # loopback allowed
+        assert (await client.post("/v1/channels", json=nets.channel("mastodon"))).status_code == 201
+
+
+async def test_a_channel_on_loopback_fails_visibly_and_sends_nothing(settings: Settings) -> None:
+    """Default settings allow no private address: the post fails for good, unsent."""
+    closed = fast(settings, outbound_allowed_networks=[])
+    async with fake_networks() as nets, replica(closed, "r1") as r:
+        port = nets.base.rsplit(":", 1)[1]
+        body = nets.channel("mastodon", api_base_url=f"https://127.0.0.1:{port}/mastodon")
+        await r.channels.create(ChannelIn.model_validate(body), "tester")
+        await r.calendar.create(_request("p1", "mastodon-main"))
+        for _ in range(3):
+            await r.dispatcher.run_once()
+        post = await r.post("p1")
+    assert post["status"] == "failed"
+    assert post["error"]["code"] == "blocked_address"
+    assert post["error"]["retryable"] is False
+    assert "127.0.0.1" in post["error"]["message"]
+    assert sum(nets.state.requests.values()) == 0
+    assert r.statuses("p1")[-1] == "failed"
+
+
+async def test_stored_channels_from_before_the_rules_leak_nothing(settings: Settings) -> None:
+    """A channel stored with `env:SMM_ADMIN_TOKEN`, or an X channel with its own URL."""
+    os.environ["SMM_ADMIN_TOKEN_FOR_TEST"] = "admin-secret"
+    async with fake_networks() as nets, replica(fast(settings), "r1") as r:
+        now = utc_now()
+        legacy = {
+            "platform": "mastodon",
+            "account": "brand",
+            "timezone": "UTC",
+            "state": "active",
+            "created_at": now,
+            "updated_at": now,
+        }
+        await r.channel_store.create(
+            {
+                "_id": "old-mastodon",
+                **legacy,
+                "api_base_url": nets.base + "/mastodon",
+                "credential_ref": "env:SMM_ADMIN_TOKEN_FOR_TEST",
+            }
+        )
+        await r.channel_store.create(
+            {
+                "_id": "old-x",
+                **legacy,
+                "platform": "x",
+                "account": "4711",
+                "api_base_url": "http://127.0.0.1:9/attacker",
+                "credential_ref": "env:SMM_CHANNEL_SECRET_TEST_TOKEN",
+            }
+        )
+        await r.calendar.create(_request("m1", "old-mastodon"))
+        await r.calendar.create(_request("x1", "old-x"))
+        for _ in range(3):
+            await r.dispatcher.run_once()
+        held = await r.post("m1")
+        sent = await r.post("x1")
+    assert held["status"] == "scheduled"  # held until the channel gets a proper secret
+    assert held["error"]["code"] == "auth_expired"
+    assert nets.state.requests.get("mastodon", 0) == 0
+    assert sent["status"] == "published"  # to X's fixed host (the fake), not the stored URL
+    assert [c.platform for c in nets.state.created] == ["x"]
+
+
+async def test_four_eyes_on_approval(settings: Settings) -> None:
+    async with fake_networks() as nets, publisher(settings) as client:
+        await client.post("/v1/channels", json=nets.channel("mastodon", approval_required=True))
+        await client.post(
+            "/v1/channels",
+            json=nets.channel("mastodon", "solo", approval_required=True, allow_self_approval=True),
+        )
+        soon = (utc_now() + timedelta(hours=1)).isoformat()
+        for post_id, channel in (("p1", "mastodon-main"), ("p2", "solo")):
+            created = await client.post(
+                "/v1/posts",
+                headers=AUTHOR,
+                json={
+                    "post_id": post_id,
+                    "channel_id": channel,
+                    "text": "Hallo",
+                    "publish_at": soon,
+                },
+            )
+            assert created.json()["status"] == "awaiting_approval"
+        own = await client.post("/v1/posts/p1/approve", headers=AUTHOR)
+        assert own.status_code == 403, own.text
+        assert _error(own)["code"] == "four_eyes"
+        assert (await client.get("/v1/posts/p1")).json()["status"] == "awaiting_approval"
+        other = await client.post("/v1/posts/p1/approve", headers=APPROVER)
+        assert other.status_code == 200
+        assert other.json()["approved_by"] == "erika"
+        relaxed = await client.post("/v1/posts/p2/approve", headers=AUTHOR)
+        assert relaxed.status_code == 200
+        assert relaxed.json()["approved_by"] == "anna"
+
+
+async def test_channels_list_pages_like_the_contract(settings: Settings) -> None:
+    async with fake_networks() as nets, publisher(settings) as client:
+        for channel_id in ("c-a", "c-b", "c-c"):
+            await client.post("/v1/channels", json=nets.channel("mastodon", channel_id))
+        first = (await client.get("/v1/channels", params={"limit": 2})).json()
+        assert set(first) == {"items", "next_cursor"}
+        assert [c["id"] for c in first["items"]] == ["c-a", "c-b"]
+        rest = await client.get("/v1/channels", params={"limit": 2, "cursor": first["next_cursor"]})
+        assert [c["id"] for c in rest.json()["items"]] == ["c-c"]
+        assert rest.json()["next_cursor"] is None
+        assert (await client.get("/v1/channels", params={"limit": 201})).status_code == 422
+        bad = await client.get("/v1/channels", params={"cursor": "bm9wZQ=="})
+        assert bad.status_code == 422
+        assert _error(bad)["code"] == "invalid_cursor"
+
+
+async def test_a_recurrence_from_long_ago_answers_fast(settings: Settings) -> None:
+    """Issue 16 §5: DTSTART a month back with FREQ=SECONDLY stalled the loop for ~14 s."""
+    async with fake_networks() as nets, publisher(settings) as client:
+        await client.post("/v1/channels", json=nets.channel("mastodon"))
+        month_back = (utc_now() - timedelta(days=31)).strftime("%Y%m%dT%H%M%S")
+        year_back = (utc_now() - timedelta(days=365)).strftime("%Y%m%dT%H%M%S")
+        started = time.perf_counter()
+        # The test settings allow a 1 s gap, so the rule itself is accepted and computed.
+        created = await client.post(
+            "/v1/posts",
+            json={
+                "channel_id": "mastodon-main",
+                "text": "jede Sekunde",
+                "rrule": f"DTSTART:{month_back}\nRRULE:FREQ=SECONDLY",
+                "timezone": "UTC",
+            },
+        )
+        assert created.status_code == 201, created.text
+        minutely = await client.post(
+            "/v1/posts",
+            json={
+                "channel_id": "mastodon-main",
+                "text": "jede Minute",
+                "rrule": f"DTSTART:{year_back}\nRRULE:FREQ=MINUTELY",
+                "timezone": "UTC",
+            },
+        )
+        assert minutely.status_code == 201, minutely.text
+        assert time.perf_counter() - started < 2.0
+        assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_the_default_minimum_gap_refuses_secondly_posts(settings: Settings) -> None:
+    default_gap = settings.model_copy(update={"publisher_min_recurrence_seconds": 60})
+    async with fake_networks() as nets:
+        app = build_app(with_fake_hosts(default_gap), scheduler=False)
+        async with running(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://publisher", headers=AUTH
+            ) as client:
+                await client.post("/v1/channels", json=nets.channel("mastodon"))
+                refused = await client.post(
+                    "/v1/posts",
+                    json={
+                        "channel_id": "mastodon-main",
+                        "text": "jede Sekunde",
+                        "rrule": "FREQ=SECONDLY",
+                    },
+                )
+    assert refused.status_code == 422
+    assert _error(refused)["code"] == "invalid_recurrence"
+    assert "60 s" in _error(refused)["message"]
+
+
+def _request(post_id: str, channel_id: str) -> PostRequest:
+    return PostRequest(
+        post_id=post_id,
+        channel_id=channel_id,
+        text=f"Frisch geröstet ({post_id})",
+        media=[],
+        publish_at=utc_now(),
+        rrule=None,
+        cron=None,
+        timezone=None,
+        in_reply_to_mention_id=None,
+        requires_approval=False,
+        idempotency_key=None,
+        draft=False,
+        actor="tester",
+    )
