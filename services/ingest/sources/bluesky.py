@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from services.ingest.domain.batch import MentionSink
 from services.ingest.domain.normalise import MentionIn
 from services.ingest.sources.polling import (
+    CURSOR_FUTURE_SLACK,
     HEALTH,
     BlueskySource,
     Poller,
@@ -198,6 +199,11 @@ class BlueskyPoller(Poller[BlueskySource]):
     async def _session(self, *, once: bool) -> PollOutcome:
         """One connection: read, batch, submit, save the cursor; `once` stops after a batch."""
         stored = (await self.cursors.load(self.key)).get("time_us")
+        if stored is not None and int(stored) > _future_limit_us():
+            # Jetstream would live-tail from now, and the cursor would never move again
+            # (it only grows): every reconnect would leave a gap. Start afresh instead.
+            self._distrust("stored", stored)
+            stored = None
         margin = int(self.source.resume_margin_seconds * 1_000_000)
         start = max(int(stored) - margin, 0) if stored is not None else None
         self.last_connect_cursor = start
@@ -234,7 +240,10 @@ class BlueskyPoller(Poller[BlueskySource]):
         except (ValueError, TypeError, KeyError):
             log.debug("unreadable jetstream message", poll_source=self.key)
             return
-        state.last_us = max(state.last_us or 0, time_us)
+        if time_us > _future_limit_us():
+            self._distrust("item", time_us)  # handled, but never the cursor's position
+        else:
+            state.last_us = max(state.last_us or 0, time_us)
         text = post_text(event)
         if text is None or not matches_keywords(text, self.source.keywords):
             return
@@ -267,6 +276,11 @@ class BlueskyPoller(Poller[BlueskySource]):
                 self._last_recorded = time.monotonic()
             await self._observe_success(outcome, quiet=quiet)
         return outcome
+
+
+def _future_limit_us() -> int:
+    """The latest `time_us` a cursor may hold (now plus the clock-skew allowance)."""
+    return int((time.time() + CURSOR_FUTURE_SLACK.total_seconds()) * 1_000_000)
 
 
 class _Batch:

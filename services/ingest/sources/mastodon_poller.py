@@ -16,7 +16,7 @@ Status mapping is `sources.mastodon.status_to_mention` (shared with webhooks and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +25,8 @@ from pydantic import ValidationError
 from services.ingest.domain.batch import RejectedItem
 from services.ingest.domain.normalise import MentionIn
 from services.ingest.sources.mastodon import status_to_mention
-from services.ingest.sources.polling import HttpPoller, MastodonSource, PollOutcome
+from services.ingest.sources.polling import HttpPoller, MastodonSource, PollOutcome, beyond_now
+from shared.events import utc_now
 from shared.logging import get_logger
 
 log = get_logger(__name__)
@@ -37,6 +38,15 @@ PAGE_SIZE = 40
 def id_order(status_id: str) -> tuple[int, str]:
     """Sort key for status ids: numeric strings (Mastodon) and fixed-width flake ids alike."""
     return len(status_id), status_id
+
+
+def snowflake_time(status_id: str) -> datetime | None:
+    """When a Mastodon id was made: its upper bits are milliseconds since 1970 (ids since
+    Mastodon 2.0; remote statuses get the id of their `published` time). None for ids that
+    are not numeric (other servers' flake ids), which are never judged."""
+    if not status_id.isdigit() or len(status_id) > 20:
+        return None
+    return datetime.fromtimestamp((int(status_id) >> 16) / 1000, tz=UTC)
 
 
 def map_statuses(
@@ -81,11 +91,28 @@ class MastodonPoller(HttpPoller[MastodonSource]):
         await self._submit(items, rejected)
         return items
 
+    def _future(self, status_id: str | None) -> bool:
+        moment = snowflake_time(status_id) if status_id else None
+        return moment is not None and beyond_now(moment, utc_now())
+
+    def _newest_trusted(self, ids: Sequence[str], floor: str | None) -> str | None:
+        """The newest id a cursor may take: never one dated in the future (it would hide
+        every status until then)."""
+        trusted = [i for i in ids if not self._future(i)]
+        for skipped in set(ids) - set(trusted):
+            self._distrust("item", skipped)
+        return max([*trusted, *([floor] if floor else [])], key=id_order, default=None)
+
     async def _poll(self) -> PollOutcome:
         cursor = await self.cursors.load(self.key)
+        since: str | None = cursor.get("since_id")
+        backfill: dict[str, Any] | None = cursor.get("backfill")
+        if self._future(since) or (backfill and self._future(backfill.get("newest"))):
+            self._distrust("stored", since)
+            since, backfill = None, None
         if self.source.hashtag is not None:
-            return await self._forward(cursor.get("since_id"))
-        return await self._backward(cursor.get("since_id"), cursor.get("backfill"))
+            return await self._forward(since)
+        return await self._backward(since, backfill)
 
     async def _forward(self, since: str | None) -> PollOutcome:
         """Tag timeline: `min_id` pages, oldest unseen first; the cursor advances per page."""
@@ -99,7 +126,10 @@ class MastodonPoller(HttpPoller[MastodonSource]):
             if not fresh:
                 break
             submitted += await self._submit_page(fresh)
-            since = max((s["id"] for s in fresh), key=id_order)
+            advanced = self._newest_trusted([s["id"] for s in fresh], since)
+            if advanced is None or advanced == since:
+                break  # only statuses dated in the future: keep the cursor where it is
+            since = advanced
             await self.cursors.save(self.key, {"since_id": since})
             # No cursor yet: start at the newest page, we do not backfill the tag's history.
             if len(page) < PAGE_SIZE or "min_id" not in params:
@@ -128,7 +158,7 @@ class MastodonPoller(HttpPoller[MastodonSource]):
             if fresh:
                 submitted += await self._submit_page(fresh)
                 ids = [s["id"] for s in fresh]
-                newest = max([*ids, *([newest] if newest else [])], key=id_order)
+                newest = self._newest_trusted(ids, newest)
                 upper = min(ids, key=id_order)
             if since is None or not fresh or len(page) < PAGE_SIZE:
                 caught_up = True

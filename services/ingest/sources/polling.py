@@ -83,6 +83,28 @@ POLL_LAST_SUCCESS = Gauge(
 )
 
 
+POLL_CURSOR_DISTRUSTED = Counter(
+    "smm_ingest_poll_cursor_distrusted",
+    "Poll cursors that pointed into the future (a source reset, a skewed clock, a bogus id), "
+    "by kind and reason: `stored` (the saved cursor was reset, so polling restarts at the "
+    "newest items instead of skipping everything until that time) or `item` (an item dated "
+    "in the future was submitted but kept out of the cursor).",
+    ["kind", "reason"],
+    registry=registry,
+)
+#: How far in the future a cursor position may lie before it is distrusted (clock skew).
+CURSOR_FUTURE_SLACK = timedelta(hours=1)
+
+
+def beyond_now(moment: datetime, now: datetime, slack: timedelta = CURSOR_FUTURE_SLACK) -> bool:
+    """Whether a cursor position at `moment` lies further in the future than clocks drift.
+
+    A cursor there makes "newer than the cursor" match nothing until that time: every new
+    item would be skipped, silently. Pollers reset such a cursor and say so loudly.
+    """
+    return moment > now + slack
+
+
 class _KindHealth:
     """Per-source lag and last success, folded into one series per kind (worst source wins).
 
@@ -605,6 +627,24 @@ class Poller(ABC, Generic[S]):
                 self._not_before = max(self._not_before, time.monotonic() + pause)
                 log.info("rate-limit quota used up; pausing", poll_source=self.key, seconds=pause)
             return Fetched(status, response.headers, bytes(body))
+
+    def _distrust(self, reason: Literal["stored", "item"], position: object) -> None:
+        """Loud record of a cursor position in the future (see `beyond_now`)."""
+        POLL_CURSOR_DISTRUSTED.labels(self.kind, reason).inc()
+        if reason == "stored":
+            log.error(
+                "poll cursor lies in the future; reset so new items are not skipped",
+                poll_source=self.key,
+                kind=self.kind,
+                cursor=str(position)[:64],
+            )
+        else:
+            log.warning(
+                "item dated in the future kept out of the poll cursor",
+                poll_source=self.key,
+                kind=self.kind,
+                position=str(position)[:64],
+            )
 
     async def _observe_success(self, outcome: PollOutcome, *, quiet: bool = False) -> None:
         """Metrics always; the log line and the outcome document unless `quiet` (streams)."""

@@ -28,6 +28,7 @@ from services.ingest.sources.polling import (
     PollOutcome,
     RateLimitedError,
     RedditSource,
+    beyond_now,
     retry_after_delay,
 )
 from services.ingest.storage import CursorStore
@@ -76,6 +77,13 @@ def thing_to_mention(thing: dict[str, Any]) -> MentionIn:
             },
         }
     )
+
+
+def _utc(epoch_seconds: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(epoch_seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return datetime.max.replace(tzinfo=UTC)  # absurdly far: judged as in the future
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,10 @@ class RedditPoller(HttpPoller[RedditSource]):
         cursor = await self.cursors.load(self.key)
         stop_name: str | None = cursor.get("newest")
         stop_time = float(cursor.get("newest_created_utc") or 0.0)
+        if beyond_now(_utc(stop_time), utc_now()):
+            # Everything would be "older than the cursor" until then: start afresh instead.
+            self._distrust("stored", f"{stop_name}@{stop_time}")
+            stop_name, stop_time = None, 0.0
         url, params = self.listing()
         headers = {
             "User-Agent": self.source.user_agent,
@@ -196,13 +208,24 @@ class RedditPoller(HttpPoller[RedditSource]):
             except (ValidationError, KeyError, TypeError, ValueError) as exc:
                 rejected.append(RejectedItem(index=index, reason=f"unmappable: {exc!r}"[:500]))
         await self._submit(items, rejected)
-        newest = max(
-            collected.values(),
-            key=lambda c: (float(c["data"].get("created_utc") or 0.0), c["data"]["name"]),
-        )["data"]
-        await self.cursors.save(
-            self.key,
-            {"newest": newest["name"], "newest_created_utc": float(newest.get("created_utc") or 0)},
-        )
+        now = utc_now()
+        trusted = []
+        for child in collected.values():
+            if beyond_now(_utc(float(child["data"].get("created_utc") or 0.0)), now):
+                self._distrust("item", child["data"].get("name"))
+            else:
+                trusted.append(child)
+        if trusted:  # else the cursor stays: a future-dated post must not become the mark
+            newest = max(
+                trusted,
+                key=lambda c: (float(c["data"].get("created_utc") or 0.0), c["data"]["name"]),
+            )["data"]
+            await self.cursors.save(
+                self.key,
+                {
+                    "newest": newest["name"],
+                    "newest_created_utc": float(newest.get("created_utc") or 0),
+                },
+            )
         newest_at = max((item.created_at for item in items), default=None)
         return PollOutcome(submitted=len(items), newest=newest_at)
