@@ -56,6 +56,11 @@ class TrackerStore:
     async def get(self, tracker_id: str) -> Document | None:
         return await self._trackers.find_one({"_id": tracker_id})
 
+    async def page(self, after: str | None, limit: int) -> list[Document]:
+        """Up to `limit` trackers in id order, after the id `after` (keyset paging)."""
+        query: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+        return await self._trackers.find(query).sort("_id").limit(limit).to_list(None)
+
     async def count(self) -> int:
         return await self._trackers.count_documents({})
 

@@ -105,7 +105,7 @@ async def test_trackers_api_validates_and_manages_trackers(settings: Settings) -
         missing = {**BOHNENBLITZ, "id": "missing"}
         assert (await client.put("/v1/trackers/missing", json=missing)).status_code == 404
         listed = await client.get("/v1/trackers")
-        assert [t["id"] for t in listed.json()["trackers"]] == ["roestwerk"]
+        assert [t["id"] for t in listed.json()["items"]] == ["roestwerk"]
         assert (await client.delete("/v1/trackers/roestwerk")).status_code == 204
         assert (await client.get("/v1/trackers/roestwerk")).status_code == 404
 

@@ -27,6 +27,7 @@ from shared.events import utc_now
 from shared.local.servers import free_port
 from shared.mongo import create_mongo_client, service_database
 from shared.settings import Settings
+from tests.integration.test_ingest import ingest
 from tests.integration.test_webhooks import FEED as WEBSUB_FEED
 from tests.integration.test_webhooks import (
     HUB_SECRET,
@@ -392,3 +393,25 @@ async def test_ingest_reads_no_response_larger_than_its_cap(settings: Settings) 
             )
         assert refused.status_code == 502, refused.text
         assert local.hits == ["/big"]
+
+
+async def test_the_tracker_list_pages_like_every_list(settings: Settings) -> None:
+    async with ingest(settings) as client:
+        for n in range(5):
+            tracker = {"id": f"brand-{n}", "name": f"Brand {n}", "query": f"brand{n}"}
+            assert (await client.post("/v1/trackers", json=tracker)).status_code == 201
+        seen: list[str] = []
+        cursor: str | None = None
+        for _ in range(10):
+            params = {"limit": "2"} | ({"cursor": cursor} if cursor else {})
+            body = (await client.get("/v1/trackers", params=params)).json()
+            assert set(body) == {"items", "next_cursor"}
+            seen += [tracker["id"] for tracker in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == [f"brand-{n}" for n in range(5)]
+        assert (await client.get("/v1/trackers", params={"limit": "201"})).status_code == 422
+        bad = await client.get("/v1/trackers", params={"cursor": "%%%"})
+        assert bad.status_code == 422
+        assert bad.json()["error"]["code"] == "invalid_cursor"
