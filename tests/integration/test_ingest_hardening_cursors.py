@@ -147,3 +147,16 @@ async def test_bluesky_cursor_in_the_future_is_reset_and_future_events_never_bec
         await cursors.save(poller.key, {"time_us": JET_T0})
         await poller.poll_once()
         assert (await cursors.load(poller.key)) == {"time_us": JET_T0 + 4 * 1000}
+
+
+async def test_a_reddit_backlog_beyond_the_page_limit_is_counted(
+    upstream: Upstream, cursors: CursorStore, sink: RecordingSink, http: httpx.AsyncClient
+) -> None:
+    upstream.reddit = [_reddit_post(n) for n in range(1, 3)]
+    source = RedditSource(subreddit="de", user_agent=UA, base_url=upstream.base, max_pages=1)
+    poller = RedditPoller(source, cursors, sink, http)
+    assert await poller.poll_once() == 2
+    upstream.reddit += [_reddit_post(n) for n in range(3, 153)]  # 150 new: two pages
+    before = _metric("smm_ingest_poll_backlog_skipped_total", kind="reddit")
+    assert await poller.poll_once() == 100
+    assert _metric("smm_ingest_poll_backlog_skipped_total", kind="reddit") == before + 1

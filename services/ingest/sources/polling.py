@@ -92,6 +92,14 @@ POLL_CURSOR_DISTRUSTED = Counter(
     ["kind", "reason"],
     registry=registry,
 )
+POLL_BACKLOG_SKIPPED = Counter(
+    "smm_ingest_poll_backlog_skipped",
+    "Polls that could not reach their cursor within the page limit, so older new items were "
+    "left out (Reddit: listings cannot be resumed in the middle); raise `max_pages` or poll "
+    "more often when this grows.",
+    ["kind"],
+    registry=registry,
+)
 #: How far in the future a cursor position may lie before it is distrusted (clock skew).
 CURSOR_FUTURE_SLACK = timedelta(hours=1)
 

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from services.ingest.domain.batch import MentionSink, RejectedItem
 from services.ingest.domain.normalise import MentionIn
 from services.ingest.sources.polling import (
+    POLL_BACKLOG_SKIPPED,
     HttpPoller,
     PollHttpError,
     PollOutcome,
@@ -192,6 +193,7 @@ class RedditPoller(HttpPoller[RedditSource]):
                 reached = True
                 break
         if stop_name and not reached:
+            POLL_BACKLOG_SKIPPED.labels(self.kind).inc()
             log.warning(
                 "reddit backlog exceeds the page limit; older items skipped",
                 poll_source=self.key,
