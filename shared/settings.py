@@ -147,8 +147,8 @@ class Settings(BaseSettings):
     poll_sources: list[dict[str, Any]] = Field(default_factory=list)
     #: Poll our published posts' engagement for this long after publishing.
     engagement_poll_days: float = Field(default=7.0, gt=0, le=90)
-    #: Webhook handshakes (X CRC, Meta and WebSub verification GETs) each client may make
-    #: per minute, and how many it may make at once; more answers 429 with Retry-After.
+    #: Webhook handshakes (X CRC and Meta verification GETs) each client may make per
+    #: minute, and how many it may make at once; more answers 429 with Retry-After.
     ingest_handshake_rate_per_minute: float = Field(default=30.0, gt=0, le=60_000)
     ingest_handshake_burst: int = Field(default=10, ge=1, le=10_000)
     #: A hub's WebSub verification is accepted only this long after our own request.

@@ -415,3 +415,31 @@ async def test_the_tracker_list_pages_like_every_list(settings: Settings) -> Non
         bad = await client.get("/v1/trackers", params={"cursor": "%%%"})
         assert bad.status_code == 422
         assert bad.json()["error"]["code"] == "invalid_cursor"
+
+
+async def test_a_hub_may_verify_many_subscriptions_at_once(settings: Settings) -> None:
+    """WebSub verifications are not rate-limited (the token guards them): a hub renewing
+    fifty feeds verifies them in one burst from one address."""
+    limited = settings.model_copy(
+        update={"ingest_handshake_rate_per_minute": 1.0, "ingest_handshake_burst": 1}
+    )
+    async with _running(limited, public_base_url="set below") as running:
+        paths = []
+        for n in range(3):
+            await running.store.upsert(
+                f"sub-{n}",
+                {
+                    "topic": TOPIC,
+                    "secret": HUB_SECRET,
+                    "callback_token": f"token-{n}-" + "A" * 40,
+                    "intent": "subscribe",
+                    "requested_at": utc_now(),
+                },
+            )
+            paths.append(f"/webhooks/websub/sub-{n}/token-{n}-" + "A" * 40)
+        for path in paths:
+            answer = await running.client.get(
+                path,
+                params={"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.challenge": "c"},
+            )
+            assert answer.status_code == 200, answer.text
