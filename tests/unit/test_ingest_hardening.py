@@ -11,6 +11,7 @@ import pytest
 
 from services.ingest.domain.handshakes import RateLimiter, crc_token_problem, retry_after_header
 from services.ingest.sources.engagement import EngagementFetcher
+from services.ingest.sources.meta import map_meta_delivery
 from services.ingest.sources.websub import judge_intent, new_callback_token, token_matches
 
 
@@ -158,3 +159,30 @@ async def test_engagement_status_id_never_becomes_a_path_of_its_own() -> None:
         }
         await EngagementFetcher(http).fetch(post)
     assert seen == ["/api/v1/statuses/..%2F..%2Fadmin%2Faccounts%3Fx%3D1"]
+
+
+@pytest.mark.parametrize(
+    ("value", "entry_id"),
+    [
+        ({"media_id": "1789){id}&x=(", "comment_id": None}, "1784"),
+        ({"media_id": "1789", "comment_id": "../../me"}, "1784"),
+        ({"media_id": "1789"}, "1784/accounts?"),
+    ],
+)
+def test_instagram_lookup_ids_must_be_graph_ids(value: dict[str, Any], entry_id: str) -> None:
+    """They become the path and field expression of a Graph API call with our token."""
+    delivery = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": entry_id,
+                "time": 1718003460,
+                "changes": [{"field": "mentions", "value": value}],
+            }
+        ],
+    }
+    mapped = map_meta_delivery(delivery)
+    assert mapped.lookups == []
+    assert mapped.items == []
+    assert len(mapped.rejected) == 1
+    assert "Graph API id" in mapped.rejected[0].reason

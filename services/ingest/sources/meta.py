@@ -106,19 +106,28 @@ def _instagram_comment(value: dict[str, Any], entry_time: Any) -> MentionIn:
     )
 
 
+def _graph_id(value: Any, name: str) -> str:
+    """A Graph API object id (digits): these go into lookup URLs and field expressions."""
+    text = str(value)
+    if not (text.isascii() and text.isdigit() and len(text) <= 32):
+        raise ValueError(f"{name} must be a Graph API id (digits)")
+    return text
+
+
 def _instagram_mention(value: dict[str, Any], entry: dict[str, Any]) -> MentionIn | MentionLookup:
     """Our account @mentioned in a caption or comment (`mentions` field).
 
     Meta usually sends only `media_id` and `comment_id`: such a mention becomes a lookup, whose
     text ingest fetches with the Graph API (`sources/instagram.py`) before matching it.
     """
-    media_id = str(value["media_id"])
-    comment_id = str(value["comment_id"]) if value.get("comment_id") else None
+    media_id = _graph_id(value["media_id"], "media_id")
+    comment_id = _graph_id(value["comment_id"], "comment_id") if value.get("comment_id") else None
     native_id = f"{media_id}_{comment_id}" if comment_id else media_id
     text = value.get("text") or value.get("caption")
     if not text:
         if not entry.get("id"):
             raise ValueError("instagram mention without text and without the account id")
+        _graph_id(entry["id"], "entry id")  # it becomes the path of the Graph API lookup
         return MentionLookup(
             index=-1,
             platform="instagram",
