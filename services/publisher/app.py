@@ -44,14 +44,18 @@ def build_app(
         allowed_networks=settings.outbound_allowed_networks,
         api_base_urls=settings.publisher_api_base_urls,
     )
+    mentions = storage.MentionTrackers(runtime.db)
     calendar = Calendar(
         posts,
         channel_store,
         out.emit,
         min_recurrence_seconds=settings.publisher_min_recurrence_seconds,
+        mentions=mentions,
+        channel_trackers=settings.metrics_channel_trackers,
     )
     inbox = storage.CommandInbox(runtime.db)
     handlers.register(runtime, inbox, calendar)
+    handlers.register_mentions(runtime, mentions)
 
     if scheduler:
         dispatcher = Dispatcher(

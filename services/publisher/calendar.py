@@ -8,7 +8,7 @@ smm.posts.events.v1. Edits and cancels win until a scheduler replica has claimed
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pymongo.errors import DuplicateKeyError
 
+from services.publisher.domain.channels import reply_channel_problem
 from services.publisher.domain.posts import CHANGEABLE, FINAL, PostPatch, self_approval_problem
 from services.publisher.domain.text_rules import PostRuleError, check_post
 from services.publisher.domain.timing import (
@@ -28,7 +29,7 @@ from services.publisher.domain.timing import (
 )
 from services.publisher.errors import DomainError
 from services.publisher.metrics import TRANSITIONS
-from services.publisher.storage import ChannelStore, PostStore
+from services.publisher.storage import ChannelStore, MentionTrackers, PostStore
 from shared.events import PostError, PostEvent, utc_now
 from shared.logging import get_logger
 from shared.mongo import Document
@@ -93,11 +94,16 @@ class Calendar:
         emit: EmitEvents,
         *,
         min_recurrence_seconds: int = 60,
+        mentions: MentionTrackers | None = None,
+        channel_trackers: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._posts = posts
         self._channels = channels
         self._emit = emit
         self._min_recurrence_seconds = min_recurrence_seconds
+        self._mentions = mentions
+        #: SMM_METRICS_CHANNEL_TRACKERS: the same brands the KPIs count a channel for.
+        self._channel_trackers = channel_trackers or {}
 
     async def announce(self, posts: Sequence[Document], error: PostError | None = None) -> None:
         events = [event_of(post, error) for post in posts if post.get("kind", "post") == "post"]
@@ -121,6 +127,8 @@ class Calendar:
         except PostRuleError as exc:
             raise DomainError(422, exc.code, exc.message) from exc
         self._check_reply(platform, request.in_reply_to_mention_id)
+        if request.in_reply_to_mention_id is not None:
+            await self._check_reply_channel(channel, request.in_reply_to_mention_id)
         zone = ZoneInfo(request.timezone or channel.get("timezone") or "UTC")
         now = utc_now()
         needs_approval = bool(channel.get("approval_required")) or request.requires_approval
@@ -185,6 +193,18 @@ class Calendar:
             )
         if platform == "linkedin":
             raise DomainError(422, "reply_not_supported", "replies on LinkedIn are not supported")
+
+    async def _check_reply_channel(self, channel: Document, mention_id: str) -> None:
+        """A reply goes out only on a channel mapped to one of the mention's trackers."""
+        trackers = set(channel.get("tracker_ids") or []) | set(
+            self._channel_trackers.get(channel["_id"], [])
+        )
+        if not trackers:
+            return
+        known = await self._mentions.of(mention_id) if self._mentions is not None else None
+        problem = reply_channel_problem(channel["_id"], trackers, known)
+        if problem is not None:
+            raise DomainError(422, "reply_channel_not_mapped", problem)
 
     async def _insert_queued(
         self, post: Document, channel: Document, zone: ZoneInfo, now: datetime

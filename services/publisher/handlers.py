@@ -8,23 +8,32 @@ from dataclasses import dataclass
 from services.publisher.calendar import Calendar, PostRequest
 from services.publisher.domain.posts import KAFKA_ACTOR_PREFIX
 from services.publisher.errors import DomainError
-from services.publisher.storage import CommandInbox
+from services.publisher.storage import CommandInbox, MentionTrackers
 from shared.dlq import PermanentError
 from shared.events import (
     ApproveCommand,
     CancelCommand,
+    ClassifiedMention,
     PostCommand,
     PostEvent,
     RescheduleCommand,
     ScheduleCommand,
+    utc_now,
 )
-from shared.kafka import BatchProducer, EventPublisher
+from shared.kafka import BatchProducer, EventPublisher, batch_consumer
 from shared.logging import bound_ids, get_logger
 from shared.service import ServiceRuntime
-from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, consumer_group, topic_name
+from shared.topics import (
+    MENTIONS_CLASSIFIED,
+    POSTS_COMMANDS,
+    POSTS_EVENTS,
+    consumer_group,
+    topic_name,
+)
 
 log = get_logger(__name__)
 GROUP_ID = "smm-publisher"
+MENTIONS_GROUP_ID = "smm-publisher-mentions"
 
 
 @dataclass(frozen=True)
@@ -122,3 +131,18 @@ def register(runtime: ServiceRuntime, inbox: CommandInbox, calendar: Calendar) -
             await apply_command(calendar, command)
             new = await inbox.add(command)
             log.info("post command applied", command=command.command, new=new)
+
+
+def register_mentions(runtime: ServiceRuntime, mentions: MentionTrackers) -> None:
+    """Mentions routed to review, remembered with their trackers for the reply-channel rule."""
+
+    @batch_consumer(
+        runtime.broker,
+        runtime.settings,
+        MENTIONS_CLASSIFIED,
+        ClassifiedMention,
+        group_id=MENTIONS_GROUP_ID,
+        description="Which trackers a mention in review belongs to (replies are checked).",
+    )
+    async def on_classified_mentions(batch: list[ClassifiedMention]) -> None:
+        await mentions.record([m for m in batch if m.action == "review"], utc_now())

@@ -17,13 +17,22 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import ApproveCommand, CancelCommand, RescheduleCommand, ScheduleCommand
+from shared.events import (
+    ApproveCommand,
+    CancelCommand,
+    ClassifiedMention,
+    RescheduleCommand,
+    ScheduleCommand,
+)
 from shared.mongo import Document
 
 COMMANDS = "publisher_commands"
 CHANNELS = "publisher_channels"
 POSTS = "publisher_posts"
 RATE_WINDOWS = "publisher_rate_windows"
+MENTIONS = "publisher_mention_trackers"
+#: How long the publisher remembers a review mention's trackers (replies come within days).
+MENTION_DAYS = 90
 
 INDEXES: dict[str, list[IndexModel]] = {
     COMMANDS: [IndexModel([("post_id", ASCENDING), ("received_at", ASCENDING)], name="post")],
@@ -43,6 +52,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)], name="listing"),
     ],
     RATE_WINDOWS: [IndexModel([("expires_at", ASCENDING)], name="ttl", expireAfterSeconds=0)],
+    MENTIONS: [
+        IndexModel([("seen_at", ASCENDING)], name="ttl", expireAfterSeconds=MENTION_DAYS * 86_400)
+    ],
 }
 
 AnyPostCommand = ScheduleCommand | RescheduleCommand | CancelCommand | ApproveCommand
@@ -67,6 +79,33 @@ class CommandInbox:
 
     async def for_post(self, post_id: str) -> list[Document]:
         return await self._commands.find({"post_id": post_id}).sort("received_at").to_list(1000)
+
+
+class MentionTrackers:
+    """The trackers of the mentions routed to review: what a reply's channel is checked against."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._mentions = db[MENTIONS]
+
+    async def record(self, mentions: Sequence[ClassifiedMention], seen_at: datetime) -> None:
+        """Remember each mention's trackers (a redelivery writes the same again)."""
+        if mentions:
+            await self._mentions.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": m.mention_id},
+                        {"$set": {"tracker_ids": list(m.tracker_ids), "seen_at": seen_at}},
+                        upsert=True,
+                    )
+                    for m in mentions
+                ],
+                ordered=False,
+            )
+
+    async def of(self, mention_id: str) -> list[str] | None:
+        """The mention's trackers, or None when the publisher has not seen it."""
+        found = await self._mentions.find_one({"_id": mention_id}, {"tracker_ids": 1})
+        return None if found is None else list(found.get("tracker_ids") or [])
 
 
 class ChannelStore:

@@ -138,6 +138,7 @@ class Replica:
     posts: storage.PostStore
     channel_store: storage.ChannelStore
     events: list[PostEvent] = field(default_factory=list)
+    mentions: storage.MentionTrackers | None = None
 
     async def post(self, post_id: str) -> Document:
         found = await self.posts.get(post_id)
@@ -175,11 +176,14 @@ async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
         allowed_networks=settings.outbound_allowed_networks,
         api_base_urls=settings.publisher_api_base_urls,
     )
+    mentions = storage.MentionTrackers(db)
     calendar = Calendar(
         posts,
         channel_store,
         emit,
         min_recurrence_seconds=settings.publisher_min_recurrence_seconds,
+        mentions=mentions,
+        channel_trackers=settings.metrics_channel_trackers,
     )
     dispatcher = Dispatcher(
         posts=posts,
@@ -192,7 +196,7 @@ async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
         owner=owner,
     )
     try:
-        yield Replica(dispatcher, calendar, channels, posts, channel_store, events)
+        yield Replica(dispatcher, calendar, channels, posts, channel_store, events, mentions)
     finally:
         await http.aclose()
         await client.close()

@@ -17,9 +17,10 @@ import pytest
 from services.publisher.app import build_app
 from services.publisher.calendar import PostRequest
 from services.publisher.domain.channels import ChannelIn
-from shared.events import utc_now
+from shared.events import Author, Classification, ClassifiedMention, utc_now
 from shared.settings import Settings, TokenGrant
-from tests.integration.helpers import running
+from shared.topics import MENTIONS_CLASSIFIED, topic_name
+from tests.integration.helpers import eventually, produce, running
 from tests.integration.publisher_kit import AUTH, fake_networks, fast, replica, with_fake_hosts
 
 pytestmark = pytest.mark.integration
@@ -296,6 +297,86 @@ async def test_the_default_minimum_gap_refuses_secondly_posts(settings: Settings
     assert refused.status_code == 422
     assert _error(refused)["code"] == "invalid_recurrence"
     assert "60 s" in _error(refused)["message"]
+
+
+def _mention(native_id: str, trackers: list[str], action: str = "review") -> ClassifiedMention:
+    return ClassifiedMention(
+        mention_id=f"mastodon:{native_id}",
+        platform="mastodon",
+        native_id=native_id,
+        text="Mein Kaffee kam kalt an",
+        author=Author(id="kundin"),
+        created_at=utc_now(),
+        ingested_at=utc_now(),
+        source="api",
+        tracker_ids=trackers,
+        classification=Classification(
+            language="de",
+            sentiment="negative",
+            sentiment_score=-0.6,
+            toxicity=0.0,
+            spam=0.0,
+            intent="complaint",
+            model_version="test",
+        ),
+        action=action,
+        priority="normal",
+    )
+
+
+async def test_a_reply_goes_out_only_on_a_channel_of_the_mentions_tracker(
+    settings: Settings,
+) -> None:
+    """Issue 16 §6: a reviewer of brand B cannot answer a brand A mention on B's account."""
+    mapped = settings.model_copy(update={"metrics_channel_trackers": {"brand-b": ["brand-b"]}})
+    mentions = [
+        _mention("1", ["brand-a"]),
+        _mention("2", ["brand-a"], action="approve"),  # never in the inbox
+        _mention("3", ["brand-b", "brand-c"]),
+    ]
+    async with fake_networks() as nets, publisher(mapped) as client:
+        for channel_id, extra in (
+            ("brand-a", {"tracker_ids": ["brand-a"]}),
+            ("brand-b", {}),
+            ("any", {}),
+        ):
+            created = await client.post(
+                "/v1/channels", json=nets.channel("mastodon", channel_id, **extra)
+            )
+            assert created.status_code == 201, created.text
+        await produce(
+            settings.kafka_bootstrap_servers,
+            topic_name(MENTIONS_CLASSIFIED, settings),
+            [(m.mention_id.encode(), m.to_bytes()) for m in mentions],
+        )
+
+        async def reply(channel_id: str, mention_id: str) -> httpx.Response:
+            return await client.post(
+                "/v1/posts",
+                json={
+                    "channel_id": channel_id,
+                    "text": "Das tut uns leid!",
+                    "in_reply_to_mention_id": mention_id,
+                    "draft": True,
+                },
+            )
+
+        # The publisher learns the trackers from the topic; then the right channel answers.
+        first = await eventually(
+            lambda: reply("brand-a", "mastodon:1"), lambda r: r.status_code == 201, timeout=45
+        )
+        assert first.json()["in_reply_to_mention_id"] == "mastodon:1"
+        assert (await reply("brand-b", "mastodon:3")).status_code == 201
+        assert (await reply("any", "mastodon:1")).status_code == 201  # unmapped: any mention
+        for channel_id, mention_id in (
+            ("brand-b", "mastodon:1"),  # another brand's channel
+            ("brand-a", "mastodon:3"),
+            ("brand-a", "mastodon:2"),  # not routed to review: unknown here
+            ("brand-a", "mastodon:999"),
+        ):
+            refused = await reply(channel_id, mention_id)
+            assert refused.status_code == 422, (channel_id, mention_id, refused.text)
+            assert _error(refused)["code"] == "reply_channel_not_mapped"
 
 
 def _request(post_id: str, channel_id: str) -> PostRequest:

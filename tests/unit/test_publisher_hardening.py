@@ -15,7 +15,7 @@ from pydantic import SecretStr, ValidationError
 from services.publisher.adapters.base import PermanentSendError, send
 from services.publisher.calendar import Calendar
 from services.publisher.credentials import CredentialResolver
-from services.publisher.domain.channels import ChannelIn, retarget_problem
+from services.publisher.domain.channels import ChannelIn, reply_channel_problem, retarget_problem
 from services.publisher.domain.posts import self_approval_problem
 from services.publisher.domain.timing import TimingError, next_occurrence, validate_recurrence
 from services.publisher.handlers import apply_command, request_of
@@ -191,3 +191,12 @@ async def test_an_approve_command_from_kafka_is_refused() -> None:
     calendar = cast(Calendar, object())  # never reached
     with pytest.raises(PermanentError, match="POST /v1/posts/"):
         await apply_command(calendar, ApproveCommand(post_id="p", actor="a-manager"))
+
+
+def test_a_mapped_channel_answers_only_its_trackers_mentions() -> None:
+    assert reply_channel_problem("a", {"brand-a"}, ["brand-a", "brand-x"]) is None
+    assert reply_channel_problem("a", set(), ["brand-b"]) is None  # unmapped: any mention
+    wrong = reply_channel_problem("a", {"brand-a"}, ["brand-b"])
+    assert wrong is not None
+    assert "brand-b" in wrong
+    assert reply_channel_problem("a", {"brand-a"}, None) is not None  # unknown mention

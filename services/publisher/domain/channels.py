@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from services.publisher.domain.text_rules import PUBLISH_PLATFORMS
 from services.publisher.domain.timing import Slot, Slots
-from shared.events import HttpUrlText, Model, TimezoneName
+from shared.events import HttpUrlText, Identifier, Model, TimezoneName
 
 ChannelId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
@@ -76,6 +76,9 @@ class ChannelSettings(Model):
     approval_required: bool = False
     #: Lets the author of a post approve it (four eyes is the default).
     allow_self_approval: bool = False
+    #: The trackers (brands) whose mentions this channel may answer; with none here nor in
+    #: SMM_METRICS_CHANNEL_TRACKERS, the channel answers any mention of its network.
+    tracker_ids: list[Identifier] = Field(default_factory=list, max_length=1_000)
     credential_ref: CredentialRef | None = None
     #: Only for Mastodon, Bluesky (a PDS) and webhooks; changing it needs a new credential_ref.
     api_base_url: HttpUrlText | None = None
@@ -123,6 +126,7 @@ class ChannelPatch(Model):
     rate_limit: RateLimit | None = None
     approval_required: bool | None = None
     allow_self_approval: bool | None = None
+    tracker_ids: list[Identifier] | None = Field(default=None, max_length=1_000)
     credential_ref: CredentialRef | None = None
     api_base_url: HttpUrlText | None = None
     signing_secret_ref: CredentialRef | None = None
@@ -167,5 +171,28 @@ def retarget_problem(current: Mapping[str, object], changes: Mapping[str, object
         return (
             "changing api_base_url needs a new " + " and ".join(stale) + " in the same request: "
             "the current secret stays with the server it was issued for"
+        )
+    return None
+
+
+def reply_channel_problem(
+    channel_id: str, channel_trackers: set[str], mention_trackers: list[str] | None
+) -> str | None:
+    """Why a reply to a mention may not go out on this channel, or None.
+
+    A channel mapped to trackers answers only their mentions, so a reviewer of one brand
+    cannot answer on another brand's account. An unmapped channel answers any mention.
+    """
+    if not channel_trackers:
+        return None
+    if mention_trackers is None:
+        return (
+            f"channel '{channel_id}' answers mentions of its trackers only, and this mention "
+            "is not one the publisher has seen routed to review"
+        )
+    if channel_trackers.isdisjoint(mention_trackers):
+        return (
+            f"channel '{channel_id}' answers mentions of {sorted(channel_trackers)}; this "
+            f"mention belongs to {sorted(mention_trackers) or 'no tracker'}"
         )
     return None
