@@ -12,10 +12,12 @@ from urllib.parse import urlsplit
 from services.publisher.adapters.base import ChannelAccess
 from services.publisher.credentials import CredentialResolver
 from services.publisher.domain.channels import (
+    CREDENTIAL_REF_FORMS,
     DEFAULT_API_BASE,
     SELF_HOSTED,
     ChannelIn,
     ChannelPatch,
+    is_credential_ref,
     retarget_problem,
     secret_refs,
 )
@@ -90,10 +92,15 @@ class ChannelService:
                     "own api_base_url needs secrets of its own",
                 )
 
-    def _credential_problem(self, document: Document) -> str | None:
+    def credential_problem(self, document: Document) -> str | None:
+        """Why the channel's secrets cannot be used now, or None."""
         for field in ("credential_ref", "signing_secret_ref"):
             reference = document.get(field)
-            if reference is not None and self._credentials.resolve(reference) is None:
+            if reference is None:
+                continue
+            if not is_credential_ref(reference):  # stored before the rule
+                return f"{field} {reference} is not read; use {CREDENTIAL_REF_FORMS}"
+            if self._credentials.resolve(reference) is None:
                 return f"{field} {reference} is not set"
         return None
 
@@ -111,7 +118,7 @@ class ChannelService:
         }
         self._check_target(document)
         await self._check_secrets_exclusive(document)
-        problem = self._credential_problem(document)
+        problem = self.credential_problem(document)
         if problem is not None:  # accepted, but nothing is sent until the secret exists
             document.update(state="needs_reauth", state_reason=problem)
         if not await self._store.create(document):
@@ -157,7 +164,7 @@ class ChannelService:
         if credential_ref is not None:
             changes["credential_ref"] = credential_ref
             await self._check_secrets_exclusive({**current, **changes})
-        problem = self._credential_problem({**current, **changes})
+        problem = self.credential_problem({**current, **changes})
         if problem is not None:
             raise DomainError(422, "credential_missing", problem)
         changes.update(state="active", state_reason=None, paused_until=None)

@@ -222,8 +222,13 @@ class Dispatcher:
             scheduled_for=post.get("scheduled_for"),
             reply_to_native_id=native_id_of_mention(post.get("in_reply_to_mention_id")),
         )
-        if access.credential is None and channel["platform"] != "generic":
-            return await self._hold_for_reauth(post, "credential is not set")
+        problem = self._channels.credential_problem(channel)
+        if problem is not None or (access.credential is None and channel["platform"] != "generic"):
+            # Parked, so the scheduler skips the channel until it is re-authorised (instead of
+            # claiming its posts again every round).
+            reason = problem or "credential is not set"
+            await self._channels.mark_needs_reauth(channel["_id"], reason)
+            return await self._hold_for_reauth(post, reason)
         started = time.perf_counter()
         outcome_label = "published"
         try:

@@ -189,8 +189,12 @@ async def test_stored_channels_from_before_the_rules_leak_nothing(settings: Sett
             await r.dispatcher.run_once()
         held = await r.post("m1")
         sent = await r.post("x1")
+        parked = await r.channel_store.get("old-mastodon")
     assert held["status"] == "scheduled"  # held until the channel gets a proper secret
     assert held["error"]["code"] == "auth_expired"
+    assert "is not read" in held["error"]["message"]
+    assert parked is not None
+    assert parked["state"] == "needs_reauth"
     assert nets.state.requests.get("mastodon", 0) == 0
     assert sent["status"] == "published"  # to X's fixed host (the fake), not the stored URL
     assert [c.platform for c in nets.state.created] == ["x"]
