@@ -326,10 +326,34 @@ def build_router(
     @router.get(
         "/posts/{post_id}/commands",
         tags=["posts"],
-        summary="Commands received for a post, oldest first",
+        summary="Commands received for a post, oldest first, paginated",
+        description="Answer `{items, next_cursor}`; follow `next_cursor` (null on the last page).",
     )
-    async def post_commands(post_id: Identifier, principal: Reader) -> list[dict[str, Any]]:
-        return await inbox.for_post(post_id)
+    async def post_commands(
+        post_id: Identifier,
+        principal: Reader,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+    ) -> dict[str, Any]:
+        after = None
+        if cursor:
+            received, command_id = _decode_keys(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(received), command_id)
+            except ValueError as exc:
+                raise ApiError(
+                    422, "invalid_cursor", "cursor is not one this API returned"
+                ) from exc
+        found = await inbox.for_post(post_id, after, limit + 1)
+        page = found[:limit]
+        more = len(found) > limit
+        last = page[-1] if more and page else None
+        return {
+            "items": page,
+            "next_cursor": (
+                _encode_keys([last["received_at"].isoformat(), last["_id"]]) if last else None
+            ),
+        }
 
     return router
 

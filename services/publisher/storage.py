@@ -77,8 +77,19 @@ class CommandInbox:
             return False
         return True
 
-    async def for_post(self, post_id: str) -> list[Document]:
-        return await self._commands.find({"post_id": post_id}).sort("received_at").to_list(1000)
+    async def for_post(
+        self, post_id: str, after: tuple[datetime, str] | None = None, limit: int = 1000
+    ) -> list[Document]:
+        """The post's commands, oldest first, after the (received_at, id) `after`."""
+        query: Document = {"post_id": post_id}
+        if after is not None:
+            received, command_id = after
+            query["$or"] = [
+                {"received_at": {"$gt": received}},
+                {"received_at": received, "_id": {"$gt": command_id}},
+            ]
+        cursor = self._commands.find(query).sort([("received_at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.limit(limit).to_list(limit)
 
 
 class MentionTrackers:

@@ -13,11 +13,14 @@ from typing import Any
 
 import httpx
 import pytest
+from pymongo import AsyncMongoClient
 
 from services.publisher.app import build_app
 from services.publisher.calendar import PostRequest
 from services.publisher.domain.channels import ChannelIn
-from shared.events import Author, Classification, ClassifiedMention, utc_now
+from services.publisher.storage import CommandInbox
+from shared.events import Author, CancelCommand, Classification, ClassifiedMention, utc_now
+from shared.mongo import Document
 from shared.settings import Settings, TokenGrant
 from shared.topics import MENTIONS_CLASSIFIED, topic_name
 from tests.integration.helpers import eventually, produce, running
@@ -246,6 +249,31 @@ async def test_channels_list_pages_like_the_contract(settings: Settings) -> None
         bad = await client.get("/v1/channels", params={"cursor": "bm9wZQ=="})
         assert bad.status_code == 422
         assert _error(bad)["code"] == "invalid_cursor"
+
+
+async def test_a_posts_commands_page_too(settings: Settings) -> None:
+    client_db: AsyncMongoClient[Document] = AsyncMongoClient(
+        settings.mongodb_uri.get_secret_value(), tz_aware=True
+    )
+    inbox = CommandInbox(client_db[settings.mongodb_database])
+    start = utc_now() - timedelta(minutes=5)
+    for minute in range(3):
+        await inbox.add(CancelCommand(post_id="p1", occurred_at=start + timedelta(minutes=minute)))
+    await inbox.add(CancelCommand(post_id="other"))
+    await client_db.close()
+    async with publisher(settings) as client:
+        first = (await client.get("/v1/posts/p1/commands", params={"limit": 2})).json()
+        assert set(first) == {"items", "next_cursor"}
+        assert len(first["items"]) == 2
+        rest = await client.get(
+            "/v1/posts/p1/commands", params={"limit": 2, "cursor": first["next_cursor"]}
+        )
+        assert len(rest.json()["items"]) == 1
+        assert rest.json()["next_cursor"] is None
+        seen = [c["_id"] for c in first["items"] + rest.json()["items"]]
+        assert len(set(seen)) == 3
+        too_many = await client.get("/v1/posts/p1/commands", params={"limit": 201})
+        assert too_many.status_code == 422
 
 
 async def test_a_recurrence_from_long_ago_answers_fast(settings: Settings) -> None:
