@@ -25,7 +25,7 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, SecretStr
 
 from services.ingest.domain.batch import BadPayloadError, Mapped, MentionSink, RejectedItem
-from services.ingest.domain.handshakes import RateLimiter, crc_token_problem, retry_after_header
+from services.ingest.domain.handshakes import crc_token_problem
 from services.ingest.sources import signatures
 from services.ingest.sources.instagram import documents_of
 from services.ingest.sources.mastodon import map_mastodon_event
@@ -35,6 +35,7 @@ from services.ingest.sources.x import map_x_delivery
 from services.ingest.storage import LookupQueue, WebSubStore
 from shared.errors import ApiError
 from shared.logging import get_logger
+from shared.ratelimit import TokenBuckets, retry_after
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -124,22 +125,23 @@ def build_webhook_router(
     websub_enabled = bool(settings.public_base_url)
     verify_window = timedelta(seconds=settings.websub_verify_window_seconds)
     handshake_limits = {
-        name: RateLimiter(
-            settings.ingest_handshake_rate_per_minute / 60.0, settings.ingest_handshake_burst
+        name: TokenBuckets(
+            rate=settings.ingest_handshake_rate_per_minute / 60.0,
+            capacity=settings.ingest_handshake_burst,
         )
         for name in ("meta", "x")
     }
 
     def limit_handshake(platform: str, request: Request) -> None:
         """429 once a client has made too many handshake GETs (one bucket per platform)."""
-        wait = handshake_limits[platform].acquire(_client_key(request), time.monotonic())
+        wait = handshake_limits[platform].take(_client_key(request), 1, time.monotonic())
         if wait:
             log.warning("webhook handshake rate-limited", platform=platform)
             raise ApiError(
                 429,
                 "rate_limited",
                 f"too many {platform} handshake requests; retry later",
-                headers={"Retry-After": retry_after_header(wait)},
+                headers={"Retry-After": retry_after(wait)},
             )
 
     async def signed_json(

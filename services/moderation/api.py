@@ -19,7 +19,6 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from services.moderation.domain import StrictModel
 from services.moderation.domain.classifiers import ClassifierSuite, TextItem
-from services.moderation.domain.ratelimit import TokenBuckets, retry_after
 from services.moderation.domain.replies import PLACEHOLDERS, CannedReply
 from services.moderation.domain.review import (
     DecisionRequest,
@@ -44,6 +43,7 @@ from services.moderation.storage import (
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Intent, Platform, Priority, utc_now
+from shared.ratelimit import TokenBuckets, retry_after
 from shared.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)

@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 
 from services.moderation.app import build_app
 from services.moderation.domain.classifiers import TextItem
-from services.moderation.domain.ratelimit import TokenBuckets, retry_after
 from services.moderation.domain.replies import render, safe_author, safe_handle
 from services.moderation.domain.review import DecisionRequest, QueuePosition, RulesPosition
 from services.moderation.domain.routing import REASON_LIMIT, Outcome, fit_reasons, moderate
@@ -37,6 +36,7 @@ from services.moderation.pipeline import (
     _stored_rules,
 )
 from shared.events import Classification, Mention
+from shared.ratelimit import TokenBuckets, retry_after
 from shared.settings import Settings
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)

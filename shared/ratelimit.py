@@ -1,7 +1,9 @@
-"""A token bucket per caller, for endpoints that cost CPU per item (`POST /v1/classify`).
+"""A token bucket per caller, for endpoints that cost CPU (moderation's `POST /v1/classify`,
+charged per text) or that must not be an oracle (ingest's webhook handshakes, one a call).
 
 Pure logic with the clock passed in: the API asks `take(key, cost, now)` and answers 429 with
-the returned wait when it is positive. In-process, so each replica limits on its own.
+the returned wait when it is positive. In-process and approximate on purpose: each replica
+limits on its own; a forgotten caller starts with a full bucket, so forgetting blocks nobody.
 """
 
 from __future__ import annotations
