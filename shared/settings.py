@@ -203,6 +203,10 @@ class Settings(BaseSettings):
     #: Shortest gap between two occurrences of a recurring post (an RRULE with FREQ=SECONDLY
     #: or a dense BYSECOND list is refused below it; cron cannot go under 60 s anyway).
     publisher_min_recurrence_seconds: int = Field(default=60, ge=1, le=86_400)
+    #: How long a reply command from Kafka waits for its mention to arrive on
+    #: smm.mentions.classified.v1 (the two topics are read independently) before the reply is
+    #: refused for a channel mapped to trackers.
+    publisher_reply_mention_wait_seconds: float = Field(default=30.0, ge=0, le=600)
     # --- Metrics -------------------------------------------------------------------------
     #: Most records the metrics service aggregates per consumed batch (one journal each).
     metrics_batch_size: int = Field(default=10_000, ge=1, le=50_000)

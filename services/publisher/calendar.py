@@ -8,6 +8,7 @@ smm.posts.events.v1. Edits and cancels win until a scheduler replica has claimed
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -113,8 +114,14 @@ class Calendar:
 
     # --- creation ------------------------------------------------------------------------
 
-    async def create(self, request: PostRequest) -> tuple[Document, bool]:
-        """The new post (or series); False when `post_id` existed with the same request."""
+    async def create(
+        self, request: PostRequest, *, mention_wait: float = 0.0
+    ) -> tuple[Document, bool]:
+        """The new post (or series); False when `post_id` existed with the same request.
+
+        `mention_wait`: how long a reply may wait for its mention to become known (a command
+        from Kafka can overtake the mention on the other topic).
+        """
         existing = await self._posts.get(request.post_id)
         if existing is not None:
             return self._same_request(existing, request), False
@@ -128,7 +135,7 @@ class Calendar:
             raise DomainError(422, exc.code, exc.message) from exc
         self._check_reply(platform, request.in_reply_to_mention_id)
         if request.in_reply_to_mention_id is not None:
-            await self._check_reply_channel(channel, request.in_reply_to_mention_id)
+            await self._check_reply_channel(channel, request.in_reply_to_mention_id, mention_wait)
         zone = ZoneInfo(request.timezone or channel.get("timezone") or "UTC")
         now = utc_now()
         needs_approval = bool(channel.get("approval_required")) or request.requires_approval
@@ -194,17 +201,29 @@ class Calendar:
         if platform == "linkedin":
             raise DomainError(422, "reply_not_supported", "replies on LinkedIn are not supported")
 
-    async def _check_reply_channel(self, channel: Document, mention_id: str) -> None:
+    async def _check_reply_channel(
+        self, channel: Document, mention_id: str, wait: float = 0.0
+    ) -> None:
         """A reply goes out only on a channel mapped to one of the mention's trackers."""
         trackers = set(channel.get("tracker_ids") or []) | set(
             self._channel_trackers.get(channel["_id"], [])
         )
         if not trackers:
             return
-        known = await self._mentions.of(mention_id) if self._mentions is not None else None
+        known = await self._mention_trackers(mention_id, wait)
         problem = reply_channel_problem(channel["_id"], trackers, known)
         if problem is not None:
             raise DomainError(422, "reply_channel_not_mapped", problem)
+
+    async def _mention_trackers(self, mention_id: str, wait: float) -> list[str] | None:
+        if self._mentions is None:
+            return None
+        deadline = time.monotonic() + wait
+        while True:
+            known = await self._mentions.of(mention_id)
+            if known is not None or time.monotonic() >= deadline:
+                return known
+            await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
 
     async def _insert_queued(
         self, post: Document, channel: Document, zone: ZoneInfo, now: datetime

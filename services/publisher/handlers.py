@@ -83,13 +83,15 @@ def kafka_actor(claimed: str) -> str:
     return KAFKA_ACTOR_PREFIX + claimed
 
 
-async def apply_command(calendar: Calendar, command: PostCommand) -> None:
+async def apply_command(
+    calendar: Calendar, command: PostCommand, mention_wait: float = 0.0
+) -> None:
     """Apply one command; a refusal becomes a failed post (schedule) or a dead letter."""
     try:
         if isinstance(command, ScheduleCommand):
             request = request_of(command)
             try:
-                await calendar.create(request)
+                await calendar.create(request, mention_wait=mention_wait)
             except DomainError as exc:
                 if exc.status == 409:
                     raise
@@ -128,7 +130,7 @@ def register(runtime: ServiceRuntime, inbox: CommandInbox, calendar: Calendar) -
         with bound_ids(post_id=command.post_id):
             # Applied first, recorded after: every command is idempotent, so a redelivery
             # after a crash between the two changes nothing a second time.
-            await apply_command(calendar, command)
+            await apply_command(calendar, command, settings.publisher_reply_mention_wait_seconds)
             new = await inbox.add(command)
             log.info("post command applied", command=command.command, new=new)
 

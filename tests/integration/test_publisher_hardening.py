@@ -4,6 +4,7 @@ recurrences that cannot stall the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator
@@ -19,10 +20,17 @@ from services.publisher.app import build_app
 from services.publisher.calendar import PostRequest
 from services.publisher.domain.channels import ChannelIn
 from services.publisher.storage import CommandInbox
-from shared.events import Author, CancelCommand, Classification, ClassifiedMention, utc_now
+from shared.events import (
+    Author,
+    CancelCommand,
+    Classification,
+    ClassifiedMention,
+    ScheduleCommand,
+    utc_now,
+)
 from shared.mongo import Document
 from shared.settings import Settings, TokenGrant
-from shared.topics import MENTIONS_CLASSIFIED, topic_name
+from shared.topics import MENTIONS_CLASSIFIED, POSTS_COMMANDS, topic_name
 from tests.integration.helpers import eventually, produce, running
 from tests.integration.publisher_kit import AUTH, fake_networks, fast, replica, with_fake_hosts
 
@@ -409,6 +417,42 @@ async def test_a_reply_goes_out_only_on_a_channel_of_the_mentions_tracker(
             refused = await reply(channel_id, mention_id)
             assert refused.status_code == 422, (channel_id, mention_id, refused.text)
             assert _error(refused)["code"] == "reply_channel_not_mapped"
+
+
+async def test_a_reply_command_may_overtake_its_mention(settings: Settings) -> None:
+    """The command and the mention come on two topics: the reply waits for its mention."""
+    waiting = settings.model_copy(update={"publisher_reply_mention_wait_seconds": 20.0})
+    commands = topic_name(POSTS_COMMANDS, settings)
+    async with fake_networks() as nets, publisher(waiting) as client:
+        await client.post("/v1/channels", json=nets.channel("mastodon", "any"))
+        await client.post(
+            "/v1/channels", json=nets.channel("mastodon", "brand-a", tracker_ids=["brand-a"])
+        )
+        probe = ScheduleCommand(post_id="probe", channel_id="any", text="Hallo")
+        await produce(settings.kafka_bootstrap_servers, commands, [(b"probe", probe.to_bytes())])
+        await eventually(
+            lambda: client.get("/v1/posts/probe"), lambda r: r.status_code == 200, timeout=45
+        )
+        reply = ScheduleCommand(
+            post_id="reply-7",
+            channel_id="brand-a",
+            text="Das tut uns leid!",
+            in_reply_to_mention_id="mastodon:7",
+            requires_approval=True,
+            actor="reviewer",
+        )
+        await produce(settings.kafka_bootstrap_servers, commands, [(b"reply-7", reply.to_bytes())])
+        await asyncio.sleep(2)  # the command is being handled before its mention exists
+        mention = _mention("7", ["brand-a"])
+        await produce(
+            settings.kafka_bootstrap_servers,
+            topic_name(MENTIONS_CLASSIFIED, settings),
+            [(b"mastodon:7", mention.to_bytes())],
+        )
+        post = await eventually(
+            lambda: client.get("/v1/posts/reply-7"), lambda r: r.status_code == 200, timeout=30
+        )
+    assert post.json()["status"] == "awaiting_approval", post.text
 
 
 def _request(post_id: str, channel_id: str) -> PostRequest:
