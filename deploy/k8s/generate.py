@@ -146,11 +146,17 @@ def render_kafka_topics_yaml() -> str:
 
 
 class ServiceTopics(NamedTuple):
-    """What one service does on Kafka: its consumer group, the topics it reads and writes."""
+    """What one service does on Kafka: its consumer groups (the main one first, the one KEDA
+    scales by), the topics it reads and writes."""
 
     group: str
     consumes: tuple[str, ...]
     produces: tuple[str, ...]
+    other_groups: tuple[str, ...] = ()
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return (self.group, *self.other_groups)
 
     @property
     def dead_letters(self) -> tuple[str, ...]:
@@ -169,7 +175,14 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
         (MENTIONS_RAW,),
         (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_COMMANDS, ALERTS),
     ),
-    "publisher": ServiceTopics("smm-publisher", (POSTS_COMMANDS,), (POSTS_EVENTS,)),
+    # The publisher also reads the classified mentions (in a group of its own), to know which
+    # trackers a mention in review belongs to: a reply goes out only on a channel mapped to one.
+    "publisher": ServiceTopics(
+        "smm-publisher",
+        (POSTS_COMMANDS, MENTIONS_CLASSIFIED),
+        (POSTS_EVENTS,),
+        other_groups=("smm-publisher-mentions",),
+    ),
     "metrics": ServiceTopics(
         "smm-metrics",
         (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_EVENTS, ENGAGEMENT),
@@ -204,14 +217,14 @@ def service_acls(access: ServiceTopics) -> list[dict[str, Any]]:
     for topic in access.produces + access.dead_letters:
         operations.setdefault(topic, set()).update({"Write", "Describe"})
     acls = [_acl("topic", topic, ops) for topic, ops in sorted(operations.items())]
-    acls.append(_acl("group", access.group, {"Read"}))
+    acls += [_acl("group", group, {"Read"}) for group in access.groups]
     return acls
 
 
 def keda_acls() -> list[dict[str, Any]]:
     """Describe on every service's group and consumed topics: enough to compute the lag."""
     topics = sorted({topic for access in SERVICE_TOPICS.values() for topic in access.consumes})
-    groups = sorted(access.group for access in SERVICE_TOPICS.values())
+    groups = sorted(group for access in SERVICE_TOPICS.values() for group in access.groups)
     return [_acl("topic", topic, {"Describe"}) for topic in topics] + [
         _acl("group", group, {"Describe"}) for group in groups
     ]

@@ -41,9 +41,20 @@ def asyncapi_topics(service: str) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(consumed), frozenset(produced)
 
 
+@cache
+def consumer_groups(service: str) -> frozenset[str]:
+    """Every consumer group the service's handlers name (`GROUP_ID`, `..._GROUP_ID`)."""
+    module = importlib.import_module(f"services.{service}.handlers")
+    return frozenset(
+        value
+        for name, value in vars(module).items()
+        if name.endswith("GROUP_ID") and isinstance(value, str)
+    )
+
+
 def expected_grants(service: str) -> set[Grant]:
     consumed, produced = asyncapi_topics(service)
-    grants: set[Grant] = {("group", GROUPS[service], "Read")}
+    grants: set[Grant] = {("group", group, "Read") for group in consumer_groups(service)}
     for topic in consumed:
         grants |= {("topic", topic, "Read"), ("topic", topic, "Describe")}
         dead_letters = topic + DLQ_SUFFIX
@@ -157,6 +168,7 @@ def test_the_generators_table_matches_the_services() -> None:
         table = generator.SERVICE_TOPICS[service]
         assert (frozenset(table.consumes), frozenset(table.produces)) == asyncapi_topics(service)
         assert table.group == GROUPS[service]
+        assert set(table.groups) == consumer_groups(service)
 
 
 def test_keda_may_only_describe() -> None:
