@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,21 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 #: Redirects followed at most (each hop is checked again).
 MAX_REDIRECTS = 5
+#: Longest one request may take, headers and body together, unless the caller says otherwise:
+#: httpx's timeouts bound each read, so a server sending a byte a second would never time out.
+DEFAULT_TOTAL_TIMEOUT = 60.0
+#: The content codings the client asks for and decodes itself, counting what they expand to.
+ACCEPTED_ENCODINGS = "gzip, deflate"
+
+_IPV6_TRANSLATED = (
+    # (prefix, offset of the embedded IPv4 in bits from the left): NAT64 well-known and
+    # local-use prefixes, IPv4-compatible and SIIT-translated forms, 6to4.
+    (ipaddress.IPv6Network("64:ff9b::/96"), 96),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), 96),
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), 96),
+    (ipaddress.IPv6Network("::/96"), 96),
+    (ipaddress.IPv6Network("2002::/16"), 16),
+)
 
 
 class BlockedAddressError(httpx.ConnectError):
@@ -50,11 +66,28 @@ class AddressPolicy:
         )
 
     def allows(self, address: IPAddress) -> bool:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
         if any(address in network for network in self.allowed):
             return True
+        if isinstance(address, ipaddress.IPv6Address):
+            embedded = embedded_ipv4(address)
+            if embedded is not None:  # a gateway would take it there: judge where it goes
+                return self.allows(embedded)
+            if address.is_site_local:
+                return False
         return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, NAT64, 6to4, ...), if any."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.teredo is not None:
+        return address.teredo[1]
+    for network, offset in _IPV6_TRANSLATED:
+        if address in network:
+            bits = int(address) >> (128 - offset - 32) & 0xFFFFFFFF
+            return ipaddress.IPv4Address(bits)
+    return None
 
 
 def _literal_address(host: str) -> IPAddress | None:
@@ -121,23 +154,86 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class _CappedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, limit: int, url: httpx.URL) -> None:
+    """The body as the caller will see it: decoded here (so the cap counts what a compressed
+    body expands to, not its compressed size), capped, and done by the request's deadline."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncByteStream,
+        limit: int,
+        url: httpx.URL,
+        deadline: float,
+        encoding: str | None,
+    ) -> None:
         self._inner = inner
         self._limit = limit
         self._url = url
+        self._deadline = deadline
+        self._decoder = _decoder(encoding)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        read = 0
-        async for chunk in self._inner:
-            read += len(chunk)
-            if read > self._limit:
+        loop = asyncio.get_running_loop()
+        chunks = aiter(self._inner)
+        produced = 0
+        while True:
+            try:
+                async with asyncio.timeout_at(self._deadline):
+                    chunk = await anext(chunks)
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise httpx.ReadTimeout(
+                    f"{self._url.host}: response not complete in time"
+                ) from None
+            for part in self._decoded(chunk, self._limit - produced + 1):
+                produced += len(part)
+                if produced > self._limit:
+                    raise ResponseTooLargeError(
+                        f"{self._url.host}: response larger than {self._limit} bytes"
+                    )
+                yield part
+            if loop.time() > self._deadline:
+                raise httpx.ReadTimeout(f"{self._url.host}: response not complete in time")
+        if self._decoder is not None:
+            tail = self._decoder.flush()
+            if produced + len(tail) > self._limit:
                 raise ResponseTooLargeError(
                     f"{self._url.host}: response larger than {self._limit} bytes"
                 )
-            yield chunk
+            if tail:
+                yield tail
+
+    def _decoded(self, chunk: bytes, room: int) -> list[bytes]:
+        """`chunk` decoded, at most `room` bytes of it (past that the response is too large)."""
+        if self._decoder is None:
+            return [chunk]
+        parts: list[bytes] = []
+        data = chunk
+        while data:
+            try:
+                part = self._decoder.decompress(data, max(room, 1))
+            except zlib.error as exc:
+                raise httpx.DecodingError(f"{self._url.host}: bad compressed body: {exc}") from exc
+            parts.append(part)
+            room -= len(part)
+            data = self._decoder.unconsumed_tail
+            if data and room <= 0:
+                raise ResponseTooLargeError(
+                    f"{self._url.host}: response larger than {self._limit} bytes"
+                )
+        return parts
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _decoder(encoding: str | None) -> Any:
+    """A zlib decompressor for the response's one content coding (None: not encoded)."""
+    if encoding is None:
+        return None
+    if encoding == "gzip":
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    return zlib.decompressobj(zlib.MAX_WBITS | 32)  # deflate: zlib-wrapped (or gzip)
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
@@ -149,6 +245,7 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         *,
         limits: httpx.Limits | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
     ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         super().__init__(limits=limits, trust_env=False)
@@ -162,20 +259,45 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
             network_backend=_GuardedBackend(policy),
         )
         self._max_response_bytes = max_response_bytes
+        self._total_timeout = total_timeout
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.scheme not in ("http", "https"):
             raise BlockedAddressError(f"scheme {request.url.scheme!r} is not allowed")
-        response = await super().handle_async_request(request)
+        request.headers["Accept-Encoding"] = ACCEPTED_ENCODINGS
+        deadline = asyncio.get_running_loop().time() + self._total_timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                response = await super().handle_async_request(request)
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"{request.url.host}: no answer in time") from None
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip", "deflate"):
+            await response.aclose()
+            raise httpx.DecodingError(f"{request.url.host}: content coding {encoding!r} refused")
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_response_bytes:
+        if (
+            encoding == "identity"
+            and declared.isdigit()
+            and int(declared) > self._max_response_bytes
+        ):
             await response.aclose()
             raise ResponseTooLargeError(
                 f"{request.url.host}: response of {declared} bytes is larger than "
                 f"{self._max_response_bytes}"
             )
         assert isinstance(response.stream, httpx.AsyncByteStream)
-        response.stream = _CappedStream(response.stream, self._max_response_bytes, request.url)
+        response.stream = _CappedStream(
+            response.stream,
+            self._max_response_bytes,
+            request.url,
+            deadline,
+            None if encoding == "identity" else encoding,
+        )
+        # Decoded here: httpx must not decode again (nor trust the encoded length).
+        for header in ("content-encoding", "content-length"):
+            if header in response.headers:
+                del response.headers[header]
         return response
 
 
@@ -187,14 +309,17 @@ def guarded_client(
     max_connections: int = 100,
     follow_redirects: bool = True,
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    total_timeout: float = DEFAULT_TOTAL_TIMEOUT,
 ) -> httpx.AsyncClient:
-    """An `httpx.AsyncClient` whose every connection (redirects included) is address-checked."""
+    """An `httpx.AsyncClient` whose every connection (redirects included) is address-checked,
+    whose every response is capped (decoded size) and done within `total_timeout`."""
     transport = GuardedTransport(
         AddressPolicy(allowed_networks),
         limits=httpx.Limits(
             max_connections=max_connections, max_keepalive_connections=min(max_connections, 20)
         ),
         max_response_bytes=max_response_bytes,
+        total_timeout=total_timeout,
     )
     return httpx.AsyncClient(
         transport=transport,

@@ -32,6 +32,8 @@ def build_app(
         headers={"User-Agent": f"smm-publisher/{__version__}"},
         max_connections=settings.publisher_send_concurrency * 2,
         follow_redirects=False,
+        # The whole send within the send timeout, or a lease could end mid-send (a duplicate).
+        total_timeout=timeout,
     )
     runtime.on_stop(client.aclose)
     out = handlers.publishers(runtime)

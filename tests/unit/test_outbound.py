@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import ipaddress
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -145,3 +147,82 @@ def test_https_can_be_required() -> None:
     with pytest.raises(ValueError, match="https"):
         check_outbound_url("http://example.com/", require_https=True)
     assert check_outbound_url("https://example.com/x", require_https=True)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
+        "64:ff9b:1::a00:5",  # local-use NAT64
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::ffff:0:7f00:1",  # SIIT 127.0.0.1
+        "fec0::1",  # site-local
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_addresses_are_refused(address: str) -> None:
+    assert not AddressPolicy().allows(ipaddress.ip_address(address))
+
+
+def test_ipv6_forms_of_public_ipv4_addresses_pass() -> None:
+    assert AddressPolicy().allows(ipaddress.ip_address("64:ff9b::5db8:d822"))  # 93.184.216.34
+
+
+class _Encoded(BaseHTTPRequestHandler):
+    """Compressed bodies (a decompression bomb among them) and a slow drip."""
+
+    def do_GET(self) -> None:
+        if self.path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Length", "50")
+            self.end_headers()
+            for _ in range(50):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
+        size = int(self.path.rsplit("/", 1)[1])
+        body = gzip.compress(b"0" * size)
+        self.send_response(200)
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def encoded_server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Encoded)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+
+
+def _get_with(url: str, **options: float) -> httpx.Response:
+    async def go() -> httpx.Response:
+        async with guarded_client(["127.0.0.1/32"], max_response_bytes=100_000, **options) as c:
+            response = await c.get(url)
+            await response.aread()
+            return response
+
+    return asyncio.run(go())
+
+
+def test_the_cap_counts_what_a_compressed_body_expands_to(encoded_server: str) -> None:
+    assert _get_with(encoded_server + "/gzip/100000").content == b"0" * 100_000
+    with pytest.raises(ResponseTooLargeError):  # 5 MB from a body of about 5 kB
+        _get_with(encoded_server + "/gzip/5000000")
+
+
+def test_a_slow_drip_is_cut_at_the_total_timeout(encoded_server: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        _get_with(encoded_server + "/drip", total_timeout=1.0)
+    assert time.monotonic() - started < 3  # each read came within httpx's read timeout
