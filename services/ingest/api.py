@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import httpx
@@ -29,6 +26,7 @@ from shared.errors import ApiError
 from shared.events import HttpUrlText, MentionSource
 from shared.logging import get_logger
 from shared.outbound import check_outbound_url
+from shared.paging import MAX_PAGE, decode_cursor, page_of
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -120,36 +118,6 @@ def _public(document: dict[str, Any]) -> dict[str, Any]:
 
 
 #: Largest page of a list endpoint (the contract's `limit` ≤ 200).
-MAX_PAGE = 200
-
-
-def encode_cursor(last_id: str) -> str:
-    """An opaque `next_cursor`: the last id of the page (callers must not parse it)."""
-    return base64.urlsafe_b64encode(json.dumps([last_id]).encode()).decode()
-
-
-def _page_of(
-    found: list[dict[str, Any]], limit: int, public: Callable[[dict[str, Any]], dict[str, Any]]
-) -> dict[str, Any]:
-    """The contract's page from `limit + 1` documents read in id order."""
-    page = found[:limit]
-    more = len(found) > limit
-    return {
-        "items": [public(document) for document in page],
-        "next_cursor": encode_cursor(page[-1]["_id"]) if more and page else None,
-    }
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        (last_id,) = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
-    if not isinstance(last_id, str):
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned")
-    return last_id
-
-
 def build_router(
     settings: Settings, intake: Intake, trackers: TrackerRegistry, store: TrackerStore
 ) -> APIRouter:
@@ -204,8 +172,8 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=1_000)] = None,
     ) -> dict[str, Any]:
-        found = await store.page(decode_cursor(cursor) if cursor else None, limit + 1)
-        return _page_of(found, limit, _public)
+        found = await store.page(decode_cursor(cursor, 1)[0] if cursor else None, limit + 1)
+        return page_of(found, limit, _public)
 
     @router.get("/trackers/{tracker_id}", tags=["trackers"], summary="One tracker")
     async def get_tracker(tracker_id: TrackerId, principal: Reader) -> dict[str, Any]:
@@ -331,8 +299,8 @@ def build_websub_router(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=1_000)] = None,
     ) -> dict[str, Any]:
-        found = await store.page(decode_cursor(cursor) if cursor else None, limit + 1)
-        return _page_of(found, limit, _public_subscription)
+        found = await store.page(decode_cursor(cursor, 1)[0] if cursor else None, limit + 1)
+        return page_of(found, limit, _public_subscription)
 
     @router.get("/{subscription_id}", summary="One WebSub subscription")
     async def get_subscription(
