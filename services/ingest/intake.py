@@ -49,9 +49,17 @@ class TrackerRegistry:
     matcher: Matcher = field(default_factory=lambda: Matcher.compile([]))
     groups: dict[str, str | None] = field(default_factory=dict)
     _revision: object = None
+    #: One refresh at a time: a slower one that read the trackers earlier would otherwise
+    #: install its older matcher last, and mentions of a new tracker would be dropped as
+    #: unmatched until the next refresh.
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh(self, force: bool = False) -> bool:
         """Recompile if trackers changed since the last call; True when it did."""
+        async with self._refreshing:
+            return await self._refresh(force)
+
+    async def _refresh(self, force: bool) -> bool:
         revision = await self.store.revision()
         if revision == self._revision and not force:
             return False

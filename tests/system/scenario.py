@@ -207,6 +207,7 @@ class Scenario:
         ]
         batch = [*items[:8], items[0], *MALFORMED, *items[8:], items[3]]
         first = await self._post_mentions(client, batch)
+        assert first["unmatched"] == 0, first  # each post names a brand tracked a moment ago
         rejected = {r["index"]: r["reason"] for r in first["rejected"]}
         assert sorted(rejected) == [9, 10, 11, 12], first
         assert first["duplicates"] == 2, first
@@ -214,7 +215,7 @@ class Scenario:
         assert again["accepted"] == 0, again
         body = mastodon_webhook(self.start - timedelta(minutes=5))
         signature = hmac.new(MASTODON_WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-        for _ in range(2):  # Mastodon redelivers
+        for delivery in range(2):  # Mastodon redelivers
             hook = await client.post(
                 f"{self.urls.ingest}/webhooks/mastodon",
                 content=body,
@@ -224,6 +225,8 @@ class Scenario:
                 },
             )
             assert hook.status_code == 200, hook.text
+            # Once, then a duplicate: never "unmatched" (a tracker just created is matched).
+            assert hook.json()["accepted" if delivery == 0 else "duplicates"] == 1, hook.text
         forged = await client.post(
             f"{self.urls.ingest}/webhooks/mastodon",
             content=body,

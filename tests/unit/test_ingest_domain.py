@@ -119,3 +119,42 @@ def test_tracker_model_checks_id_query_and_languages() -> None:
         Tracker(id="Velora Bikes", name="Velora", query="velora")
     with pytest.raises(ValidationError):
         Tracker(id="velora", name="Velora", query="velora", languages=["deu"])
+
+
+def test_a_slow_tracker_refresh_never_installs_an_older_matcher_last() -> None:
+    """keep_fresh's refresh read the trackers before one was created and is slow to finish;
+    the API's refresh after the creation must still be what stays (before: the stale matcher
+    won, and the new tracker's mentions were dropped as unmatched until the next refresh)."""
+    import asyncio
+    from typing import Any
+
+    from services.ingest.intake import TrackerRegistry
+
+    class Store:
+        """The stored trackers; the first read of them is slow (a busy database)."""
+
+        def __init__(self) -> None:
+            self.trackers: list[dict[str, Any]] = []
+            self.reads = 0
+
+        async def revision(self) -> object:
+            return len(self.trackers)
+
+        async def all(self) -> list[dict[str, Any]]:
+            self.reads += 1
+            seen = list(self.trackers)
+            if self.reads == 1:
+                await asyncio.sleep(0.2)
+            return seen
+
+    async def scenario() -> list[str]:
+        store = Store()
+        registry = TrackerRegistry(store)  # type: ignore[arg-type]
+        background = asyncio.create_task(registry.refresh())  # keep_fresh, before the create
+        await asyncio.sleep(0.05)
+        store.trackers.append({"_id": "velora", "query": "velora", "languages": []})
+        await registry.refresh()  # the API, after storing the tracker
+        await background
+        return registry.matcher.match("Velora e-bikes are great", "en")
+
+    assert asyncio.run(scenario()) == ["velora"]
