@@ -26,7 +26,20 @@ def run_service(name: ServiceName, build_app: Callable[[Settings], FastAPI]) -> 
         access_log=False,
         timeout_graceful_shutdown=20,
         lifespan="on",
+        forwarded_allow_ips=forwarded_allow_ips(settings),
     )
+
+
+#: Peers whose forwarding headers uvicorn believes by default (a proxy on the same host).
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+def forwarded_allow_ips(settings: Settings) -> list[str]:
+    """Loopback and `SMM_TRUSTED_PROXIES`: the peers whose `X-Forwarded-For` names the client.
+
+    Behind an ingress on another address, the peer of every request is the ingress; without
+    it here, every client would be one (and share, say, ingest's handshake rate limit)."""
+    return [*LOOPBACK, *settings.trusted_proxies]
 
 
 #: Allocations (of container objects) between two young-generation collections.

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     #: self-hosted Mastodon. Empty: only public addresses. Tests and the local stack allow
     #: loopback, where the fake networks and the demo feed listen.
     outbound_allowed_networks: list[str] = Field(default_factory=list)
+    #: Reverse proxies (CIDR) in front of the services, e.g. ["10.0.0.0/8"] for a cluster's
+    #: ingress, whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (uvicorn's
+    #: `forwarded_allow_ips`), so a request's client is the address the proxy saw, not the
+    #: proxy's. Empty: only loopback is believed. Never list a network that clients reach the
+    #: services from directly: they could claim any address.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     #: How long a service waits at start for Kafka and MongoDB before it gives up and exits.
     startup_timeout_seconds: float = Field(default=120.0, gt=0)
@@ -282,6 +288,14 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"outbound_allowed_networks: {exc}") from exc
         return networks
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, networks: list[str]) -> list[str]:
+        try:
+            return [str(ipaddress.ip_network(network, strict=False)) for network in networks]
+        except ValueError as exc:
+            raise ValueError(f"trusted_proxies: {exc}") from exc
 
     @field_validator("languages")
     @classmethod

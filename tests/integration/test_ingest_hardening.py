@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -21,7 +22,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.ingest.app import build_app
-from services.ingest.sources.websub import new_callback_token, subscription_id_for
+from services.ingest.sources.websub import (
+    WebSubError,
+    new_callback_token,
+    subscribe,
+    subscription_id_for,
+    token_matches,
+)
 from services.ingest.storage import WebSubStore
 from shared.events import utc_now
 from shared.local.servers import free_port
@@ -31,6 +38,8 @@ from tests.integration.test_ingest import ingest
 from tests.integration.test_webhooks import FEED as WEBSUB_FEED
 from tests.integration.test_webhooks import (
     HUB_SECRET,
+    META_SECRET,
+    META_TOKEN,
     TOPIC,
     X_SECRET,
     Running,
@@ -39,8 +48,8 @@ from tests.integration.test_webhooks import (
     _running,
     svc,
 )
+from tests.integration.test_websub_subscriptions import HUB, FakeHub, serving
 from tests.integration.test_websub_subscriptions import TOPIC as SUB_TOPIC
-from tests.integration.test_websub_subscriptions import FakeHub, serving
 
 pytestmark = pytest.mark.integration
 __all__ = ["svc"]  # the fixture, imported for the tests below
@@ -110,20 +119,65 @@ async def test_x_crc_still_answers_x_shaped_tokens(svc: Running) -> None:
         assert response.json() == {"response_token": "sha256=" + _b64(X_SECRET, token.encode())}
 
 
-async def test_handshakes_are_rate_limited_with_retry_after(settings: Settings) -> None:
+async def test_refused_handshakes_are_rate_limited_with_retry_after(settings: Settings) -> None:
     limited = settings.model_copy(
         update={"ingest_handshake_rate_per_minute": 1.0, "ingest_handshake_burst": 3}
     )
-    async with _running(limited, x_consumer_secret=SecretStr(X_SECRET)) as bare:
-        answers = [
-            await bare.client.get("/webhooks/x", params={"crc_token": f"token{n}"})
+    async with _running(
+        limited,
+        x_consumer_secret=SecretStr(X_SECRET),
+        meta_app_secret=SecretStr(META_SECRET),
+        meta_verify_token=SecretStr(META_TOKEN),
+    ) as bare:
+        crc = [
+            await bare.client.get("/webhooks/x", params={"crc_token": f"{{{n}}}"}) for n in range(5)
+        ]
+        assert [a.status_code for a in crc] == [400, 400, 400, 429, 429]
+        meta = [
+            await bare.client.get("/webhooks/meta", params=_meta_handshake(f"guess-{n}"))
             for n in range(5)
         ]
-        assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
-        refused = answers[3]
-        assert int(refused.headers["retry-after"]) >= 1
-        assert refused.json()["error"]["code"] == "rate_limited"
-        assert set(refused.json()["error"]) == {"code", "message", "details"}
+        assert [a.status_code for a in meta] == [403, 403, 403, 429, 429]
+        for refused in (crc[3], meta[3]):
+            assert int(refused.headers["retry-after"]) >= 1
+            assert refused.json()["error"]["code"] == "rate_limited"
+            assert set(refused.json()["error"]) == {"code", "message", "details"}
+
+
+async def test_bad_handshakes_never_starve_the_platforms_checks(settings: Settings) -> None:
+    """Behind an ingress every client may share one address: someone's bad handshakes must
+    not make X's hourly CRC fail (X then disables the webhook), nor Meta's verification."""
+    limited = settings.model_copy(
+        update={"ingest_handshake_rate_per_minute": 1.0, "ingest_handshake_burst": 3}
+    )
+    async with _running(
+        limited,
+        x_consumer_secret=SecretStr(X_SECRET),
+        meta_app_secret=SecretStr(META_SECRET),
+        meta_verify_token=SecretStr(META_TOKEN),
+    ) as shared_address:
+        client = shared_address.client
+        for n in range(10):
+            await client.get("/webhooks/x", params={"crc_token": f'{{"n":{n}}}'})
+            await client.get("/webhooks/meta", params=_meta_handshake(f"guess-{n}"))
+        for n in range(40):  # X's CRC, and more than any bucket holds
+            token = f"crc-token-{n}"
+            answer = await client.get("/webhooks/x", params={"crc_token": token})
+            assert answer.status_code == 200, (n, answer.text)
+            assert answer.json() == {"response_token": "sha256=" + _b64(X_SECRET, token.encode())}
+        verified = await client.get("/webhooks/meta", params=_meta_handshake(META_TOKEN))
+        assert verified.status_code == 200, verified.text
+        assert verified.text == "challenge-1"
+        still = await client.get("/webhooks/x", params={"crc_token": "{}"})
+        assert still.status_code == 429  # the bad ones are still limited
+
+
+def _meta_handshake(verify_token: str) -> dict[str, str]:
+    return {
+        "hub.mode": "subscribe",
+        "hub.verify_token": verify_token,
+        "hub.challenge": "challenge-1",
+    }
 
 
 # --- WebSub: the callback URL carries a secret; verification only as we asked -----------------
@@ -294,6 +348,89 @@ async def test_subscription_urls_must_not_carry_credentials(settings: Settings) 
         ):
             refused = await client.post("/v1/websub/subscriptions", json=body)
             assert refused.status_code == 422, refused.text
+
+
+class RecordingHub:
+    """Hubs behind one MockTransport: each request's form, by hub URL; answers `status`
+    with `body(form)` (a hub quoting our request back)."""
+
+    def __init__(
+        self, status: int = 202, body: Callable[[dict[str, str]], str] = lambda form: ""
+    ) -> None:
+        self.status, self.body = status, body
+        self.forms: list[tuple[str, dict[str, str]]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
+        self.forms.append((str(request.url), form))
+        return httpx.Response(self.status, text=self.body(form))
+
+
+@asynccontextmanager
+async def websub_store(settings: Settings) -> AsyncIterator[WebSubStore]:
+    mongo = create_mongo_client(settings, "test-websub-hubs")
+    try:
+        yield WebSubStore(service_database(mongo, settings))
+    finally:
+        await mongo.close()
+
+
+async def test_a_hub_error_never_passes_on_part_of_the_token_or_the_secret(
+    settings: Settings,
+) -> None:
+    """The token straddles the cut of the quoted error: blanked out first, then cut."""
+
+    def quoting(form: dict[str, str]) -> str:
+        token = form["hub.callback"].rsplit("/", 1)[-1]
+        said = f"bad request (hub.secret={form['hub.secret']}); callback "
+        return said + "." * (185 - len(said)) + token + " is not allowed"
+
+    hub = RecordingHub(400, quoting)
+    async with (
+        websub_store(settings) as store,
+        httpx.AsyncClient(transport=httpx.MockTransport(hub)) as http,
+    ):
+        with pytest.raises(WebSubError) as refused:
+            await subscribe(
+                http, store, hub_url=HUB, topic=SUB_TOPIC, public_base_url="https://ingest.example"
+            )
+        stored = await store.get(subscription_id_for(SUB_TOPIC))
+    assert stored is not None
+    message = str(refused.value)
+    assert "answered 400" in message
+    assert stored["callback_token"][:8] not in message
+    assert stored["secret"][:8] not in message
+    assert "<callback token>" in message
+
+
+async def test_a_new_hub_gets_a_new_secret_and_callback_token(settings: Settings) -> None:
+    """What the old hub knows must not sign pushes or verify intents at the new one."""
+    hub = RecordingHub()
+    other = "https://other-hub.example.org/"
+    async with (
+        websub_store(settings) as store,
+        httpx.AsyncClient(transport=httpx.MockTransport(hub)) as http,
+    ):
+        for hub_url in (HUB, HUB, other, other):
+            sub_id = await subscribe(
+                http, store, hub_url=hub_url, topic=SUB_TOPIC, public_base_url="https://i.example"
+            )
+        stored = await store.get(sub_id)
+    (first_url, first), (_, renewed), (moved_url, moved), (_, again) = hub.forms
+    assert (first_url, moved_url) == (HUB, other)
+    assert renewed["hub.secret"] == first["hub.secret"]  # a renewal at one hub keeps them
+    assert renewed["hub.callback"] == first["hub.callback"]
+    assert moved["hub.secret"] != first["hub.secret"]
+    assert moved["hub.callback"] != first["hub.callback"]
+    assert (again["hub.secret"], again["hub.callback"]) == (
+        moved["hub.secret"],
+        moved["hub.callback"],
+    )
+    assert stored is not None
+    assert stored["hub"] == other
+    assert stored["secret"] == moved["hub.secret"]
+    assert moved["hub.callback"].endswith("/" + stored["callback_token"])
+    assert not token_matches(stored, first["hub.callback"].rsplit("/", 1)[-1])
 
 
 # --- Outbound calls go through the guarded client -------------------------------------------

@@ -1,4 +1,4 @@
-"""Issue 16 (ingest), pure rules: which CRC tokens are signed, the handshake rate limiter."""
+"""Issue 16 (ingest), pure rules: which CRC tokens are signed, which proxies are believed."""
 
 from __future__ import annotations
 
@@ -8,11 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request
+from pydantic import ValidationError
 
 from services.ingest.domain.handshakes import crc_token_problem
 from services.ingest.sources.engagement import EngagementFetcher
 from services.ingest.sources.meta import map_meta_delivery
 from services.ingest.sources.websub import judge_intent, new_callback_token, token_matches
+from shared import run
+from shared.settings import Settings
 
 
 @pytest.mark.parametrize(
@@ -161,3 +166,64 @@ def test_instagram_lookup_ids_must_be_graph_ids(value: dict[str, Any], entry_id:
     assert mapped.items == []
     assert len(mapped.rejected) == 1
     assert "Graph API id" in mapped.rejected[0].reason
+
+
+# --- Behind an ingress: the client is the address the trusted proxy saw ----------------------
+
+
+async def _client_seen(
+    monkeypatch: pytest.MonkeyPatch, settings: Settings, peer: str, forwarded_for: str
+) -> str:
+    """The client address an app started by `run_service` sees for a request from `peer`
+    carrying `X-Forwarded-For: forwarded_for` (uvicorn's own middleware, no socket)."""
+    started: dict[str, Any] = {}
+
+    def fake_run(app: FastAPI, **options: Any) -> None:
+        started.update(app=app, options=options)
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(run, "Settings", lambda: settings)
+    monkeypatch.setattr(run, "configure_logging", lambda *args: None)
+    monkeypatch.setattr(run, "tune_garbage_collector", lambda: None)
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    app = FastAPI()
+
+    @app.get("/who")
+    async def who(request: Request) -> dict[str, str | None]:
+        return {"client": request.client.host if request.client else None}
+
+    run.run_service("ingest", lambda _settings: app)
+    config = uvicorn.Config(started["app"], **started["options"])
+    config.load()
+    transport = httpx.ASGITransport(app=config.loaded_app, client=(peer, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://ingest") as client:
+        answer = await client.get("/who", headers={"X-Forwarded-For": forwarded_for})
+    client_host: str = answer.json()["client"]
+    return client_host
+
+
+async def test_the_client_behind_a_trusted_proxy_is_the_forwarded_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Else every client behind the ingress is the ingress (one handshake rate limit)."""
+    behind = Settings(trusted_proxies=["10.20.0.0/16"])
+    seen = await _client_seen(monkeypatch, behind, "10.20.3.4", "198.51.100.7, 203.0.113.9")
+    assert seen == "203.0.113.9"  # the address the proxy saw, not what the client claimed
+
+
+async def test_forwarding_headers_are_believed_only_from_loopback_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert await _client_seen(monkeypatch, Settings(), "10.20.3.4", "203.0.113.9") == "10.20.3.4"
+    assert await _client_seen(monkeypatch, Settings(), "127.0.0.1", "203.0.113.9") == "203.0.113.9"
+    behind = Settings(trusted_proxies=["10.20.0.0/16"])
+    assert await _client_seen(monkeypatch, behind, "10.30.0.1", "203.0.113.9") == "10.30.0.1"
+
+
+def test_trusted_proxies_are_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMM_TRUSTED_PROXIES", '["10.20.0.1/16", "fd00::1", "192.0.2.10"]')
+    assert Settings().trusted_proxies == ["10.20.0.0/16", "fd00::1/128", "192.0.2.10/32"]
+    assert Settings(trusted_proxies=[]).trusted_proxies == []
+    for bad in ("*", "ingress.internal", "10.0.0.0/33"):
+        with pytest.raises(ValidationError, match="trusted_proxies"):
+            Settings(trusted_proxies=[bad])

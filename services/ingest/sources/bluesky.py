@@ -210,6 +210,7 @@ class BlueskyPoller(Poller[BlueskySource]):
         url = subscribe_url(self.source.jetstream_url, self.source.wanted_collections, start)
         log.info("jetstream connecting", poll_source=self.key, cursor=start)
         state = _Batch(saved_us=int(stored) if stored is not None else None)
+        # Not the guarded client: an operator-set URL (SMM_POLL_SOURCES), never user input.
         async with connect(
             url, open_timeout=10, user_agent_header=f"smm-ingest/{__version__}"
         ) as socket:

@@ -195,6 +195,13 @@ def map_feed(body: bytes, topic: str, content_type: str | None = None) -> Mapped
     return result
 
 
+def _redacted(text: str, secrets_: Mapping[str, str]) -> str:
+    """`text` with every value of ours in `secrets_` replaced by its placeholder."""
+    for value, placeholder in secrets_.items():
+        text = text.replace(value, placeholder)
+    return text
+
+
 async def _ask_hub(
     http: httpx.AsyncClient,
     store: WebSubStore,
@@ -208,8 +215,12 @@ async def _ask_hub(
 ) -> str:
     subscription_id = subscription_id or subscription_id_for(topic)
     existing = await store.get(subscription_id) or {}
+    if existing.get("hub") != hub_url:
+        # A new hub gets a new secret and callback URL: what one hub knows must not let it
+        # sign pushes nor answer verifications for the subscription at another.
+        existing = {}
     secret = existing.get("secret") or secrets.token_hex(32)
-    # Kept across renewals, so the hub's subscription (keyed by callback URL) stays one.
+    # Kept across renewals at one hub, so its subscription (keyed by callback URL) stays one.
     token = existing.get("callback_token") or new_callback_token()
     callback = callback_url(public_base_url, subscription_id, token)
     fields: dict[str, Any] = {
@@ -235,8 +246,9 @@ async def _ask_hub(
         raise WebSubError(f"hub {hub_url} unreachable: {exc!r}") from exc
     if not response.is_success:  # hubs answer 202 (verify later) or 204 (verified)
         await store.upsert(subscription_id, {"last_error": f"hub answered {response.status_code}"})
-        # The hub may quote our request back: never pass the callback token on.
-        snippet = response.text[:200].replace(token, "<callback token>")
+        # The hub may quote our request back: never pass the callback token or the secret on
+        # (blanked out before the cut, which could otherwise leave part of one).
+        snippet = _redacted(response.text, {token: "<callback token>", secret: "<secret>"})[:200]
         raise WebSubError(f"hub {hub_url} answered {response.status_code}: {snippet}")
     await store.upsert(subscription_id, {"last_error": None})
     log.info("websub request sent", subscription_id=subscription_id, mode=mode, hub=hub_url)
