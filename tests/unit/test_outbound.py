@@ -205,9 +205,11 @@ def encoded_server() -> Iterator[str]:
         httpd.shutdown()
 
 
-def _get_with(url: str, **options: float) -> httpx.Response:
+def _get_with(url: str, total_timeout: float = 60.0) -> httpx.Response:
     async def go() -> httpx.Response:
-        async with guarded_client(["127.0.0.1/32"], max_response_bytes=100_000, **options) as c:
+        async with guarded_client(
+            ["127.0.0.1/32"], max_response_bytes=100_000, total_timeout=total_timeout
+        ) as c:
             response = await c.get(url)
             await response.aread()
             return response
