@@ -31,7 +31,13 @@ from services.moderation.domain.review import (
     StatusFilter,
     lease_active,
 )
-from services.moderation.domain.rules import DEFAULT_RULES, TrackerRules
+from services.moderation.domain.rules import (
+    DEFAULT_RULES,
+    MAX_PROGRAM_SIZE,
+    PATTERN_TEXT_CHARS,
+    TrackerRules,
+    stored_rules,
+)
 from services.moderation.inbox import Inbox, InboxError
 from services.moderation.pipeline import RulesRegistry
 from services.moderation.storage import (
@@ -151,11 +157,13 @@ def _public_item(
 def _public_rules(tracker_id: str, document: dict[str, Any] | None) -> dict[str, Any]:
     if document is None:
         return {"tracker_id": tracker_id, "default": True, **DEFAULT_RULES.model_dump(mode="json")}
-    rules = TrackerRules.model_validate(document["rules"]).model_dump(mode="json")
+    rules, skipped = stored_rules(document["rules"])
+    shown = {"skipped_patterns": skipped} if skipped else {}  # saved, refused by this version
     return {
         "tracker_id": tracker_id,
         "default": False,
-        **rules,
+        **rules.model_dump(mode="json"),
+        **shown,
         "updated_at": document.get("updated_at"),
         "updated_by": document.get("updated_by"),
     }
@@ -396,7 +404,9 @@ def build_router(
             "crisis words, review intents, regular expressions, thresholds and reply channels. "
             "Omitted fields take the defaults. Patterns run on RE2 (linear time, "
             "case-insensitive): no backreferences or lookarounds, and `\\b` is an ASCII word "
-            "boundary; a pattern RE2 refuses is 422 `invalid_rules` with RE2's reason. The "
+            "boundary; a pattern RE2 refuses, or one too complex for the time budget (an RE2 "
+            f"program over {MAX_PROGRAM_SIZE:,} instructions), is 422 `invalid_rules` with the "
+            f"reason. Patterns search the first {PATTERN_TEXT_CHARS:,} characters of a text. The "
             "tracker must exist in ingest (404 `unknown_tracker`)."
         ),
     )

@@ -28,8 +28,8 @@ from services.moderation.domain.rules import (
     DEFAULT_PATTERN_BUDGET_SECONDS,
     DEFAULT_RULES,
     CompiledRules,
-    PatternRule,
     TrackerRules,
+    stored_rules,
 )
 from services.moderation.storage import MentionStore, ReviewStore, RulesStore
 from shared.events import (
@@ -77,27 +77,19 @@ RULE_SETS = Gauge(
 
 
 def _stored_rules(tracker_id: str, stored: dict[str, Any]) -> TrackerRules | None:
-    """Rules as stored; a pattern this engine refuses (saved for the former, backtracking one)
-    is skipped rather than the whole set, so block lists and thresholds still apply."""
+    """Rules as stored; a pattern this engine refuses is skipped (with a warning) rather than
+    the whole set, so block lists and thresholds still apply."""
     try:
-        return TrackerRules.model_validate(stored)
-    except ValueError:
-        pass
-    patterns = stored.get("patterns")
-    kept: list[Any] = []
-    skipped: list[Any] = []
-    for pattern in patterns if isinstance(patterns, list) else []:
-        try:
-            PatternRule.model_validate(pattern)
-            kept.append(pattern)
-        except ValueError:
-            skipped.append(pattern)
-    try:
-        rules = TrackerRules.model_validate({**stored, "patterns": kept})
+        rules, skipped = stored_rules(stored)
     except ValueError:  # stored by an older version with other limits: keep defaults
         log.exception("stored rules invalid; using defaults", tracker_id=tracker_id)
         return None
-    log.warning("stored patterns RE2 refuses are skipped", tracker_id=tracker_id, skipped=skipped)
+    if skipped:
+        log.warning(
+            "stored patterns refused (RE2, program cap) are skipped",
+            tracker_id=tracker_id,
+            skipped=skipped,
+        )
     return rules
 
 

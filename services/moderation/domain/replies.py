@@ -21,19 +21,21 @@ from shared.events import Identifier, ShortText
 
 #: The placeholders a template may use, and what each stands for.
 PLACEHOLDERS: dict[str, str] = {
-    "author": "the author's display name (plain words only), else their handle without @",
+    "author": "the author's display name (plain words only), else their handle's first part",
     "handle": "the author's handle (with @; left out when it is not shaped like one)",
     "brand": "the tracker's brand name (rules), else the tracker id",
     "platform": "the network the mention was posted on",
     "reviewer": "who answers (the reviewer's id)",
 }
 
-#: What a stranger's display name must not carry into our post: links (schemes, `www.`,
-#: anything that looks like a domain), @mentions, #hashtags and $cashtags (commands and
-#: pings on the networks), and markup of any kind.
-_UNSAFE_IN_NAME = re.compile(
-    r"[@#$<>\[\](){}`*|\\/:=&%]|www\.|[\w-]\.[a-z]{2,}", re.IGNORECASE | re.UNICODE
-)
+#: Full stops NFKC leaves as they are (ideographic, halfwidth) or that stand for a dot: a
+#: network may link `example。com` as it links `example.com`.
+_DOTS = str.maketrans({"\u3002": ".", "\uff61": ".", "\uff0e": "."})
+#: Characters a name may have besides letters, combining marks and digits. Everything else is
+#: refused rather than listed as unsafe: a stranger picks the name, and a list of what links
+#: (`@`, `#`, `://`, `www.`, TLDs in Latin letters) misses `scam.рф`, `buy.中国` and `evil.com`
+#: spelt with a Cyrillic o.
+_NAME_PUNCTUATION = frozenset(" '-.")
 #: A handle as the networks spell them: `kundin`, `@kundin`, `jana@social.example.de`,
 #: `alice.bsky.social`. Replying to the author by handle is what a reply does anyway.
 _HANDLE = re.compile(r"@?[\w][\w.-]{0,99}(?:@[\w][\w.-]{0,252})?")
@@ -107,14 +109,38 @@ def safe_handle(handle: str | None) -> str:
     return cleaned if cleaned.startswith("@") else f"@{cleaned}"
 
 
+def _plain_name(text: str) -> str:
+    """`text` when it is plain words a reply may repeat, else "".
+
+    Letters, combining marks, digits, spaces and `'-.` only, and no `.` before a letter or a
+    digit: `J. Doe` and `Dr. Weiß` stay, `evil.сом`, `1.2.3.4` and `J.R. Doe` go (no domain,
+    no address, whatever the script).
+    """
+    name = _plain(text).translate(_DOTS)
+    if not name or len(name) > MAX_NAME_LENGTH:
+        return ""
+    previous = ""
+    for char in name:
+        category = unicodedata.category(char)
+        if not (category[0] in "LM" or category == "Nd" or char in _NAME_PUNCTUATION):
+            return ""
+        if previous == "." and (category[0] == "L" or category == "Nd"):
+            return ""
+        if category[0] != "M":  # a mark on a dot still leaves a dot before the letter
+            previous = char
+    return name
+
+
 def safe_author(display_name: str | None, handle: str | None) -> str:
-    """How a reply may call the author: their display name when it is plain words, else
-    their handle (without @), else nothing. A stranger chooses the name; it must not make our post
+    """How a reply may call the author: their display name when it is plain words, else the
+    first part of their handle (`jana` of `jana@social.example`), else nothing. A stranger
+    chooses both (Bluesky handles are domains, RSS authors any text): neither may make our post
     link somewhere, ping or tag someone, or carry markup."""
-    name = _plain(display_name or "")
-    if name and len(name) <= MAX_NAME_LENGTH and _UNSAFE_IN_NAME.search(name) is None:
+    name = _plain_name(display_name or "")
+    if name:
         return name
-    return safe_handle(handle).removeprefix("@")  # a name, not a ping: `{handle}` pings
+    local = re.split(r"[.@]", safe_handle(handle).removeprefix("@"), maxsplit=1)[0]
+    return _plain_name(local)  # a name, not a ping: `{handle}` pings
 
 
 class CannedReply(StrictModel):
