@@ -97,8 +97,11 @@ def build_router(
             "`env:SMM_CHANNEL_SECRET_<NAME>`), api_base_url (Mastodon, Bluesky PDS, webhook "
             "only; https unless to an allowed network), signing_secret_ref}. Secrets are "
             "referenced, never stored; a secret of a channel with its own api_base_url is "
-            "that channel's alone (409 `secret_in_use`). A channel whose secret is not set "
-            "yet is created in state `needs_reauth`."
+            "that channel's alone, and a secret reference is bound for good to where it is "
+            "first used (x, facebook, linkedin: the network; others: platform and "
+            "api_base_url): naming it for another destination, here, in a PATCH or a reauth, "
+            "is 409 `secret_in_use`. A channel whose secret is not set yet is created in "
+            "state `needs_reauth`."
         ),
     )
     async def create_channel(request: Request, principal: ChannelWriter) -> dict[str, Any]:
@@ -313,8 +316,9 @@ def build_router(
         tags=["posts"],
         summary="Approve a post",
         description=(
-            "By somebody other than the post's author or last editor (403 `four_eyes`), "
-            "unless the channel has `allow_self_approval`."
+            "By somebody other than the post's creator and everyone who changed its text or "
+            "media since the last approval (403 `four_eyes`), unless the channel has "
+            "`allow_self_approval`. 409 `version_conflict` if the post changed meanwhile."
         ),
     )
     async def approve_post(post_id: Identifier, principal: Approver) -> dict[str, Any]:

@@ -43,9 +43,12 @@ def build_app(
     channels = ChannelService(
         channel_store,
         CredentialResolver(settings),
+        bindings=storage.SecretBindings(runtime.db),
         allowed_networks=settings.outbound_allowed_networks,
         api_base_urls=settings.publisher_api_base_urls,
     )
+    # Channels stored before secret bindings existed get theirs before the API serves.
+    runtime.on_start(channels.bind_existing)
     mentions = storage.MentionTrackers(runtime.db)
     calendar = Calendar(
         posts,

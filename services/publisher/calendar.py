@@ -149,6 +149,8 @@ class Calendar:
             "requires_approval": needs_approval,
             "idempotency_key": request.idempotency_key or request.post_id,
             "created_by": request.actor,
+            # Who wrote the content since the last approval (four eyes keeps them out).
+            "authored_by": [request.actor],
             "created_at": now,
             "updated_at": now,
             "attempt": 0,
@@ -310,6 +312,9 @@ class Calendar:
             "kind": "post",
             **{k: series.get(k) for k in keep},
             "series_id": series["_id"],
+            # A series stored before authored_by existed: its creator (never null: editors
+            # are added to this array).
+            "authored_by": list(series.get("authored_by") or [series.get("created_by")]),
             "idempotency_key": instance_id,
             "status": status,
             "scheduled_for": when,
@@ -411,8 +416,17 @@ class Calendar:
             scheduled_for=scheduled_for,
             due_at=scheduled_for if status == "scheduled" else None,
         )
+        authors = [actor] if patch.changes_content else []
+        if "authored_by" not in post and post.get("updated_by"):
+            authors.append(post["updated_by"])  # stored before authored_by: keep its editor
         updated = await self._posts.change(
-            post_id, sorted(CHANGEABLE), changes, expected_version=patch.expected_version
+            post_id,
+            sorted(CHANGEABLE),
+            changes,
+            expected_version=patch.expected_version,
+            # Atomic: an editor is never lost to a concurrent edit, nor cleared by a later
+            # change of publish_at alone.
+            add_to_set={"authored_by": {"$each": authors}} if authors else None,
         )
         if updated is None:
             fresh = await self.get(post_id)
@@ -477,9 +491,23 @@ class Calendar:
             "approved_by": actor,
             "approved_at": utc_now(),
             "updated_at": utc_now(),
+            # The next content change starts a new set of authors (the creator stays in it).
+            "authored_by": [post["created_by"]] if post.get("created_by") else [],
         }
-        updated = await self._posts.change(post_id, ["awaiting_approval"], changes)
+        # Only the version checked above is approved: an edit in between (new text, a new
+        # author) moved the version, and approving it unseen would defeat the check.
+        updated = await self._posts.change(
+            post_id, ["awaiting_approval"], changes, expected_version=post.get("version")
+        )
         if updated is None:
+            fresh = await self.get(post_id)
+            if fresh.get("version") != post.get("version"):
+                raise DomainError(
+                    409,
+                    "version_conflict",
+                    "the post changed while it was being approved; review it again",
+                    {"status": fresh["status"], "version": fresh.get("version")},
+                )
             raise await self._conflict(post_id, "approve")
         await self.announce([updated])
         return updated

@@ -14,15 +14,19 @@ from services.publisher.credentials import CredentialResolver
 from services.publisher.domain.channels import (
     CREDENTIAL_REF_FORMS,
     DEFAULT_API_BASE,
+    DESTINATION_FIELDS,
     SELF_HOSTED,
     ChannelIn,
     ChannelPatch,
+    SecretDestination,
+    binding_problem,
     is_credential_ref,
     retarget_problem,
+    secret_destination,
     secret_refs,
 )
 from services.publisher.errors import DomainError
-from services.publisher.storage import ChannelStore
+from services.publisher.storage import ChannelStore, SecretBindings
 from shared.events import utc_now
 from shared.logging import get_logger
 from shared.mongo import Document
@@ -51,11 +55,13 @@ class ChannelService:
         store: ChannelStore,
         credentials: CredentialResolver,
         *,
+        bindings: SecretBindings,
         allowed_networks: Sequence[str] = (),
         api_base_urls: Mapping[str, str] | None = None,
     ) -> None:
         self._store = store
         self._credentials = credentials
+        self._bindings = bindings
         self._allowed_networks = tuple(allowed_networks)
         #: Operator overrides of the fixed API hosts (SMM_PUBLISHER_API_BASE_URLS).
         self._fixed_bases = {**DEFAULT_API_BASE, **(api_base_urls or {})}
@@ -92,6 +98,60 @@ class ChannelService:
                     "own api_base_url needs secrets of its own",
                 )
 
+    async def _bind_secrets(self, document: Document) -> None:
+        """Bind each secret of `document` to its destination, or 409 if one is bound elsewhere.
+
+        Checked on every write of a secret reference or a server, after every other check
+        (a refused request binds as little as possible). The inserts decide; the read before
+        them only spares a refused request from binding its other references.
+        """
+        refs = sorted(secret_refs(document))
+        if not refs:
+            return
+        wanted = secret_destination(document)
+        known = await self._bindings.of(refs)
+        for ref in refs:
+            if ref in known:
+                self._refuse_unless(ref, known[ref], wanted)
+        for ref in refs:
+            if ref not in known:
+                binding = await self._bindings.bind(
+                    {
+                        "_id": ref,
+                        "platform": wanted.platform,
+                        "api_base_url": wanted.api_base_url,
+                        "channel_id": document["_id"],
+                        "bound_at": utc_now(),
+                    }
+                )
+                self._refuse_unless(ref, binding, wanted)
+
+    @staticmethod
+    def _refuse_unless(ref: str, binding: Document, wanted: SecretDestination) -> None:
+        bound = SecretDestination(binding["platform"], binding.get("api_base_url"))
+        problem = binding_problem(ref, bound, wanted)
+        if problem is not None:
+            log.warning("secret reference refused elsewhere", ref=ref, wanted=str(wanted))
+            raise DomainError(409, "secret_in_use", problem)
+
+    async def bind_existing(self) -> None:
+        """Bind the secrets of channels stored before bindings existed (at start, idempotent).
+
+        Oldest channel first; a channel whose secret is already bound elsewhere is parked
+        (it would send that secret to a second place).
+        """
+        channels = sorted(
+            await self._store.all(), key=lambda c: (str(c.get("created_at") or ""), c["_id"])
+        )
+        for channel in channels:
+            if channel.get("platform") is None:
+                continue
+            try:
+                await self._bind_secrets(channel)
+            except DomainError as refused:
+                if channel.get("state") == "active":
+                    await self.mark_needs_reauth(channel["_id"], refused.message)
+
     def credential_problem(self, document: Document) -> str | None:
         """Why the channel's secrets cannot be used now, or None."""
         for field in ("credential_ref", "signing_secret_ref"):
@@ -121,6 +181,9 @@ class ChannelService:
         problem = self.credential_problem(document)
         if problem is not None:  # accepted, but nothing is sent until the secret exists
             document.update(state="needs_reauth", state_reason=problem)
+        if await self._store.get(channel.id) is not None:  # don't bind for a doomed create
+            raise DomainError(409, "conflict", f"channel '{channel.id}' exists; PATCH it instead")
+        await self._bind_secrets(document)
         if not await self._store.create(document):
             raise DomainError(409, "conflict", f"channel '{channel.id}' exists; PATCH it instead")
         log.info("channel created", channel_id=channel.id, platform=channel.platform)
@@ -149,10 +212,10 @@ class ChannelService:
             raise DomainError(409, "credential_required", problem)
         self._check_target(merged)
         await self._check_secrets_exclusive(merged)
+        if any(field in changes for field in DESTINATION_FIELDS):
+            await self._bind_secrets(merged)
         changes["updated_at"] = utc_now()
-        updated = await self._store.update(
-            channel_id, changes, expected_base=current.get("api_base_url")
-        )
+        updated = await self._store.update(channel_id, changes, expected=_destination_of(current))
         if updated is None:
             raise DomainError(409, "conflict", f"channel '{channel_id}' changed meanwhile; retry")
         return updated
@@ -167,9 +230,12 @@ class ChannelService:
         problem = self.credential_problem({**current, **changes})
         if problem is not None:
             raise DomainError(422, "credential_missing", problem)
+        # Always: sending resumes, so the secrets must be bound to where they will go.
+        await self._bind_secrets({**current, **changes})
         changes.update(state="active", state_reason=None, paused_until=None)
-        updated = await self._store.update(channel_id, changes)
-        assert updated is not None
+        updated = await self._store.update(channel_id, changes, expected=_destination_of(current))
+        if updated is None:
+            raise DomainError(409, "conflict", f"channel '{channel_id}' changed meanwhile; retry")
         self._blocked = (0.0, [])
         log.info("channel re-authorised", channel_id=channel_id)
         return updated
@@ -217,6 +283,11 @@ class ChannelService:
             credential=self._credentials.resolve(channel.get("credential_ref")),
             signing_secret=self._credentials.resolve(channel.get("signing_secret_ref")),
         )
+
+
+def _destination_of(channel: Document) -> Document:
+    """The fields a write is conditioned on: where the secrets were checked to go."""
+    return {field: channel.get(field) for field in DESTINATION_FIELDS}
 
 
 def public_channel(document: Document) -> dict[str, Any]:

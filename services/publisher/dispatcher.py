@@ -11,6 +11,7 @@ a 401 parks the channel and holds its posts; a 429 pauses the channel.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import socket
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from services.publisher.adapters.base import (
+    DEFAULT_RETRY_AFTER,
+    MAX_RETRY_AFTER,
     Adapter,
     AuthExpiredError,
     OutgoingPost,
@@ -57,6 +60,13 @@ def replica_id() -> str:
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: base·2^(attempt-1), capped, times a factor in [0.5, 1]."""
     return float(min(cap, base * 2 ** max(0, attempt - 1)) * random.uniform(0.5, 1.0))
+
+
+def pause_seconds(retry_after: float) -> float:
+    """How long a 429 pauses the channel: at least a second, at most MAX_RETRY_AFTER."""
+    if not math.isfinite(retry_after):
+        return DEFAULT_RETRY_AFTER
+    return min(MAX_RETRY_AFTER, max(1.0, retry_after))
 
 
 class Dispatcher:
@@ -152,10 +162,17 @@ class Dispatcher:
         sendable = await self._within_rate_limits(token, claimed, channels)
         fresh = [post for post in sendable if not post.get("uncertain")]
         await self._calendar.announce(fresh)  # `publishing`
+        # One post's unexpected error (a database hiccup while pausing its channel, a bug)
+        # is that post's failed attempt: the other posts' outcomes are recorded regardless,
+        # or they would be sent again after the lease.
         results = await asyncio.gather(
-            *(self._send(post, channels.get(post["channel_id"])) for post in sendable)
+            *(self._send(post, channels.get(post["channel_id"])) for post in sendable),
+            return_exceptions=True,
         )
-        outcomes = [o for o in results if o is not None]
+        outcomes = [
+            self._unexpected(post, result) if isinstance(result, BaseException) else result
+            for post, result in zip(sendable, results, strict=True)
+        ]
         merged = {post["_id"]: post for post in sendable}
         finished = [{**merged[o.post_id], **o.changes} for o in outcomes]
         # Announce first, then record: a crash in between repeats an event, never loses one.
@@ -193,7 +210,7 @@ class Dispatcher:
                 await self._posts.release(token, [p["_id"] for p in over], window_end)
         return sendable
 
-    async def _send(self, post: Document, channel: Document | None) -> Outcome | None:
+    async def _send(self, post: Document, channel: Document | None) -> Outcome:
         wait = (post.get("claimed_due", utc_now()) - utc_now()).total_seconds()
         if wait > 0:  # claimed a moment ahead (SMM_PUBLISHER_CLAIM_AHEAD_SECONDS)
             await asyncio.sleep(wait)
@@ -250,7 +267,7 @@ class Dispatcher:
             return await self._hold_for_reauth(post, exc.message)
         except RateLimitedError as exc:
             outcome_label = "rate_limited"
-            until = utc_now() + timedelta(seconds=max(1.0, exc.retry_after))
+            until = utc_now() + timedelta(seconds=pause_seconds(exc.retry_after))
             await self._channels.pause(channel["_id"], until)
             RATE_LIMIT_WAITS.labels(platform, "network_429").inc()
             return Outcome(
@@ -278,6 +295,18 @@ class Dispatcher:
             )
         finally:
             SEND_LATENCY.labels(platform, outcome_label).observe(time.perf_counter() - started)
+
+    def _unexpected(self, post: Document, error: BaseException) -> Outcome:
+        """An error that escaped the send of `post`: a retryable attempt, reconciled first."""
+        with bound_ids(post_id=post["_id"]):
+            log.error(
+                "unexpected error while sending; the post is retried",
+                error=f"{type(error).__name__}: {error}"[:500],
+                exc_info=error,
+            )
+            return self._retry(
+                post, "internal_error", f"{type(error).__name__}: {error}", uncertain=True
+            )
 
     def _published(self, post: Document, published: Published) -> Outcome:
         log.info("post published", native_post_id=published.native_post_id)

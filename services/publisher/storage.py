@@ -8,7 +8,7 @@ and exactly one of them wins.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ CHANNELS = "publisher_channels"
 POSTS = "publisher_posts"
 RATE_WINDOWS = "publisher_rate_windows"
 MENTIONS = "publisher_mention_trackers"
+SECRET_BINDINGS = "publisher_secret_bindings"  # noqa: S105 - a collection name
 #: How long the publisher remembers a review mention's trackers (replies come within days).
 MENTION_DAYS = 90
 
@@ -52,6 +53,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("created_at", ASCENDING), ("_id", ASCENDING)], name="listing"),
     ],
     RATE_WINDOWS: [IndexModel([("expires_at", ASCENDING)], name="ttl", expireAfterSeconds=0)],
+    SECRET_BINDINGS: [],  # by `_id`, the reference: at most one destination each
     MENTIONS: [
         IndexModel([("seen_at", ASCENDING)], name="ttl", expireAfterSeconds=MENTION_DAYS * 86_400)
     ],
@@ -162,15 +164,14 @@ class ChannelStore:
         channel_id: str,
         changes: Document,
         expected_state: str | None = None,
-        expected_base: object = ...,
+        expected: Mapping[str, object] | None = None,
     ) -> Document | None:
         """Apply `changes`; None when the channel is missing (or not in `expected_state`, or
-        its api_base_url is no longer `expected_base`, when given)."""
-        query: Document = {"_id": channel_id}
+        its fields differ from `expected`, when given; None there also matches a missing
+        field)."""
+        query: Document = {"_id": channel_id, **(expected or {})}
         if expected_state is not None:
             query["state"] = expected_state
-        if expected_base is not ...:
-            query["api_base_url"] = expected_base
         return await self._channels.find_one_and_update(
             query, {"$set": changes}, return_document=ReturnDocument.AFTER
         )
@@ -181,6 +182,33 @@ class ChannelStore:
             {"_id": channel_id, "$or": [{"paused_until": None}, {"paused_until": {"$lt": until}}]},
             {"$set": {"paused_until": until}},
         )
+
+
+class SecretBindings:
+    """Where each secret reference may be sent: written once, never changed or released.
+
+    The insert is the check: of two writers binding one reference to two places, exactly
+    one insert succeeds, and the other reads the winner's binding.
+    """
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._bindings = db[SECRET_BINDINGS]
+
+    async def of(self, references: Collection[str]) -> dict[str, Document]:
+        """The existing bindings of `references`, by reference."""
+        found = await self._bindings.find({"_id": {"$in": list(references)}}).to_list(None)
+        return {binding["_id"]: binding for binding in found}
+
+    async def bind(self, binding: Document) -> Document:
+        """Insert `binding` unless its reference is bound; the binding in force either way."""
+        try:
+            await self._bindings.insert_one(binding)
+        except DuplicateKeyError:
+            existing = await self._bindings.find_one({"_id": binding["_id"]})
+            if existing is None:  # bindings are never deleted; only an operator could
+                raise
+            return existing
+        return binding
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,13 +246,19 @@ class PostStore:
         statuses: Sequence[str],
         changes: Document,
         expected_version: int | None = None,
+        add_to_set: Document | None = None,
     ) -> Document | None:
-        """Compare-and-set: apply `changes` only while the post is in one of `statuses`."""
+        """Compare-and-set: apply `changes` only while the post is in one of `statuses`
+        (and at `expected_version`, when given). `add_to_set`: values added to array fields
+        in the same write (two concurrent editors both end up in the list)."""
         query: Document = {"_id": post_id, "status": {"$in": list(statuses)}}
         if expected_version is not None:
             query["version"] = expected_version
+        update = _set_or_unset(changes)
+        if add_to_set:
+            update["$addToSet"] = dict(add_to_set)
         return await self._posts.find_one_and_update(
-            query, _set_or_unset(changes), return_document=ReturnDocument.AFTER
+            query, update, return_document=ReturnDocument.AFTER
         )
 
     async def insert_unique_slot(self, document: Document) -> bool:

@@ -56,7 +56,8 @@ class FakeNetworks:
         """A channel body for `platform` pointing at the fake.
 
         Networks with a fixed API host reach the fake through SMM_PUBLISHER_API_BASE_URLS
-        (see `with_fake_hosts`); the others name it, each with a secret of its own.
+        (see `with_fake_hosts`), with a secret per network (a secret is bound to one network,
+        or one server); the others name it, each with a secret of its own.
         """
         channel_id = channel_id or f"{platform}-main"
         body: dict[str, Any] = {
@@ -66,6 +67,10 @@ class FakeNetworks:
             "credential_ref": f"env:{TOKEN_ENV}",
             "timezone": "Europe/Berlin",
         }
+        if platform not in SELF_HOSTED:
+            name = f"{TOKEN_ENV}_{platform.upper()}"
+            os.environ[name] = "valid-token"
+            body["credential_ref"] = f"env:{name}"
         if platform in SELF_HOSTED:
             suffix = "/webhook/hook" if platform == "generic" else f"/{platform}"
             body["api_base_url"] = self.base + suffix
@@ -173,6 +178,7 @@ async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
     channels = ChannelService(
         channel_store,
         CredentialResolver(settings),
+        bindings=storage.SecretBindings(db),
         allowed_networks=settings.outbound_allowed_networks,
         api_base_urls=settings.publisher_api_base_urls,
     )

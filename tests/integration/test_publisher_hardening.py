@@ -18,7 +18,9 @@ from pymongo import AsyncMongoClient
 
 from services.publisher.app import build_app
 from services.publisher.calendar import PostRequest
-from services.publisher.domain.channels import ChannelIn
+from services.publisher.domain.channels import ChannelIn, ChannelPatch
+from services.publisher.domain.posts import PostPatch
+from services.publisher.errors import DomainError
 from services.publisher.storage import CommandInbox
 from shared.events import (
     Author,
@@ -38,6 +40,7 @@ pytestmark = pytest.mark.integration
 
 APPROVER = {"Authorization": "Bearer approver-token"}
 AUTHOR = {"Authorization": "Bearer author-token"}
+EDITOR = {"Authorization": "Bearer editor-token"}
 
 
 @asynccontextmanager
@@ -47,6 +50,7 @@ async def publisher(
     tokens = {
         "approver-token": TokenGrant(user="erika", scopes=["posts:approve", "read"]),
         "author-token": TokenGrant(user="anna", scopes=["posts:write", "posts:approve", "read"]),
+        "editor-token": TokenGrant(user="ben", scopes=["posts:write", "posts:approve", "read"]),
     }
     app = build_app(
         with_fake_hosts(fast(settings.model_copy(update={"api_tokens": tokens}))),
@@ -453,6 +457,255 @@ async def test_a_reply_command_may_overtake_its_mention(settings: Settings) -> N
             lambda: client.get("/v1/posts/reply-7"), lambda r: r.status_code == 200, timeout=30
         )
     assert post.json()["status"] == "awaiting_approval", post.text
+
+
+# --- review of the hardening ---------------------------------------------------------------
+
+
+async def test_a_secret_stays_bound_to_where_it_was_first_used(settings: Settings) -> None:
+    """Review §1: moving a secret off its channel, then naming it for another server."""
+    os.environ["SMM_CHANNEL_SECRET_M"] = "the-real-mastodon-token"
+    os.environ["SMM_CHANNEL_SECRET_X"] = "the-real-x-token"
+    async with publisher(settings) as client:
+        legit = {
+            "id": "m",
+            "platform": "mastodon",
+            "account": "brand",
+            "api_base_url": "https://legit.social",
+            "credential_ref": "env:SMM_CHANNEL_SECRET_M",
+        }
+        assert (await client.post("/v1/channels", json=legit)).status_code == 201
+        # Variant A: to the attacker's server with a dummy secret (allowed: a new secret for
+        # a new server), then the real secret named again, by PATCH or by reauth.
+        moved = await client.patch(
+            "/v1/channels/m",
+            json={"api_base_url": "https://evil.example", "credential_ref": "settings:DUMMY"},
+        )
+        assert moved.status_code == 200, moved.text
+        for again in (
+            client.patch("/v1/channels/m", json={"credential_ref": "env:SMM_CHANNEL_SECRET_M"}),
+            client.post("/v1/channels/m/reauth", json={"credential_ref": legit["credential_ref"]}),
+        ):
+            refused = await again
+            assert refused.status_code == 409, refused.text
+            error = _error(refused)
+            assert error["code"] == "secret_in_use"
+            assert "mastodon at https://legit.social" in error["message"]
+            assert "settings:NAME" in error["message"]
+        assert (await client.get("/v1/channels/m")).json()["credential_ref"] == "settings:DUMMY"
+        home = await client.patch(
+            "/v1/channels/m",
+            json={"api_base_url": legit["api_base_url"], "credential_ref": legit["credential_ref"]},
+        )
+        assert home.status_code == 200, home.text  # back where it was issued: fine
+
+        # Two X channels may share a secret (one fixed host); no other network may use it.
+        x = {"platform": "x", "account": "4711", "credential_ref": "env:SMM_CHANNEL_SECRET_X"}
+        for channel_id in ("x1", "x2"):
+            created = await client.post("/v1/channels", json={**x, "id": channel_id})
+            assert created.status_code == 201, created.text
+        # Variant B: the X secret freed from every channel, then named for another server.
+        for channel_id in ("x1", "x2"):
+            freed = await client.patch(
+                f"/v1/channels/{channel_id}", json={"credential_ref": "settings:NOPE"}
+            )
+            assert freed.status_code == 200, freed.text
+        for borrower in (
+            {**legit, "id": "evil", "api_base_url": "https://evil.example"},
+            {"id": "fb", "platform": "facebook", "account": "page-1"},
+        ):
+            borrowed = await client.post(
+                "/v1/channels", json={**borrower, "credential_ref": x["credential_ref"]}
+            )
+            assert borrowed.status_code == 409, borrowed.text
+            assert _error(borrowed)["code"] == "secret_in_use"
+            assert "bound to x " in _error(borrowed)["message"]
+        back = await client.patch("/v1/channels/x1", json={"credential_ref": x["credential_ref"]})
+        assert back.status_code == 200, back.text
+
+
+async def test_two_writers_cannot_bind_one_secret_to_two_servers(settings: Settings) -> None:
+    """The insert of the binding is the check: of two racing creates, one wins."""
+    async with replica(fast(settings), "r1") as r:
+        for round_ in range(5):
+            reference = f"settings:RACE_{round_}"
+            bodies = [
+                ChannelIn.model_validate(
+                    {
+                        "id": f"race-{round_}-{server}",
+                        "platform": "mastodon",
+                        "account": "brand",
+                        "api_base_url": f"https://{server}.example",
+                        "credential_ref": reference,
+                    }
+                )
+                for server in ("one", "two")
+            ]
+            results = await asyncio.gather(
+                *(r.channels.create(body, "tester") for body in bodies), return_exceptions=True
+            )
+            refused = [e for e in results if isinstance(e, DomainError)]
+            assert len(refused) == 1, results
+            assert refused[0].code == "secret_in_use"
+
+
+async def test_channels_from_before_bindings_are_bound_at_start(settings: Settings) -> None:
+    """Stored channels' secrets are bound (oldest first); a second destination is parked."""
+    async with replica(fast(settings), "r1") as r:
+        now = utc_now()
+        base = {"platform": "mastodon", "account": "brand", "state": "active", "timezone": "UTC"}
+        for channel_id, server, age in (("old-a", "legit.social", 2), ("old-b", "evil.example", 1)):
+            await r.channel_store.create(
+                {
+                    "_id": channel_id,
+                    **base,
+                    "api_base_url": f"https://{server}",
+                    "credential_ref": "env:SMM_CHANNEL_SECRET_OLD",
+                    "created_at": now - timedelta(days=age),
+                    "updated_at": now,
+                }
+            )
+        await r.channels.bind_existing()
+        await r.channels.bind_existing()  # every replica runs it at start: idempotent
+        first = await r.channel_store.get("old-a")
+        second = await r.channel_store.get("old-b")
+        assert first is not None
+        assert first["state"] == "active"
+        assert second is not None
+        assert second["state"] == "needs_reauth"
+        assert "legit.social" in second["state_reason"]
+        # Variant A on the stored channel: its secret was bound before it could be moved.
+        await r.channels.change(
+            "old-a",
+            ChannelPatch(api_base_url="https://evil.example", credential_ref="settings:DUMMY"),
+        )
+        with pytest.raises(DomainError) as refused:
+            await r.channels.change(
+                "old-a", ChannelPatch(credential_ref="env:SMM_CHANNEL_SECRET_OLD")
+            )
+        assert refused.value.code == "secret_in_use"
+
+
+@pytest.mark.parametrize("retry_after", ["1000000000000", "9" * 400])
+async def test_a_hostile_retry_after_loses_no_other_post(
+    settings: Settings, retry_after: str
+) -> None:
+    """Review §2: the 429's header overflowed the pause and failed the whole batch."""
+    async with fake_networks() as nets, replica(fast(settings), "r1") as r:
+        for platform in ("mastodon", "x"):
+            await r.channels.create(ChannelIn.model_validate(nets.channel(platform)), "tester")
+            await r.calendar.create(_request(f"p-{platform}", f"{platform}-main"))
+        nets.state.script("mastodon", {"status": 429, "headers": {"Retry-After": retry_after}})
+        assert await r.dispatcher.run_once() == 2
+        limited = await r.post("p-mastodon")
+        sent = await r.post("p-x")
+        channel = await r.channel_store.get("mastodon-main")
+    assert sent["status"] == "published"
+    assert limited["status"] == "scheduled"
+    assert limited["error"]["code"] == "rate_limited"
+    assert channel is not None
+    assert utc_now() < channel["paused_until"] <= utc_now() + timedelta(days=1)
+    assert limited["due_at"] <= utc_now() + timedelta(days=1)
+
+
+async def test_an_unexpected_error_is_that_posts_failed_attempt_only(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error escaping one send (here: pausing its channel) does not lose the others."""
+
+    async def unavailable(channel_id: str, until: object) -> None:
+        raise RuntimeError("database unavailable")
+
+    async with fake_networks() as nets, replica(fast(settings), "r1") as r:
+        for platform in ("mastodon", "x"):
+            await r.channels.create(ChannelIn.model_validate(nets.channel(platform)), "tester")
+            await r.calendar.create(_request(f"p-{platform}", f"{platform}-main"))
+        monkeypatch.setattr(r.channels, "pause", unavailable)
+        nets.state.script("mastodon", {"status": 429, "headers": {"Retry-After": "1"}})
+        assert await r.dispatcher.run_once() == 2
+        failed = await r.post("p-mastodon")
+        sent = await r.post("p-x")
+    assert sent["status"] == "published"
+    assert failed["status"] == "scheduled"  # retried, reconciled first
+    assert failed["uncertain"] is True
+    assert failed["error"]["code"] == "internal_error"
+    assert failed["error"]["retryable"] is True
+    assert "database unavailable" in failed["error"]["message"]
+    assert "claim_token" not in failed
+    assert r.statuses("p-x")[-1] == "published"
+
+
+async def test_four_eyes_counts_every_author_of_the_content(settings: Settings) -> None:
+    """Review §3a: A creates, B edits the text, A reschedules: B may not approve B's text."""
+    async with fake_networks() as nets, publisher(settings) as client:
+        await client.post("/v1/channels", json=nets.channel("mastodon", approval_required=True))
+        created = await client.post(
+            "/v1/posts",
+            headers=AUTHOR,
+            json={
+                "post_id": "p1",
+                "channel_id": "mastodon-main",
+                "text": "Hallo",
+                "publish_at": (utc_now() + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert created.status_code == 201, created.text
+        edited = await client.patch("/v1/posts/p1", headers=EDITOR, json={"text": "Hallo von Ben"})
+        assert edited.status_code == 200, edited.text
+        later = (utc_now() + timedelta(hours=2)).isoformat()
+        moved = await client.patch("/v1/posts/p1", headers=AUTHOR, json={"publish_at": later})
+        assert moved.json()["updated_by"] == "anna"
+        for author in (EDITOR, AUTHOR):
+            own = await client.post("/v1/posts/p1/approve", headers=author)
+            assert own.status_code == 403, own.text
+            assert _error(own)["code"] == "four_eyes"
+        approved = await client.post("/v1/posts/p1/approve", headers=APPROVER)
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["approved_by"] == "erika"
+
+
+async def test_an_approval_covers_only_the_version_it_checked(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review §3b: an edit between the four-eyes check and the update is not approved."""
+    async with fake_networks() as nets, replica(fast(settings), "r1") as r:
+        body = nets.channel("mastodon", approval_required=True)
+        await r.channels.create(ChannelIn.model_validate(body), "tester")
+        request = _request("p1", "mastodon-main")
+        await r.calendar.create(
+            PostRequest(**{**request.__dict__, "publish_at": utc_now() + timedelta(hours=1)})
+        )
+        read_channel = r.channel_store.get
+
+        async def edited_meanwhile(channel_id: str) -> Document | None:
+            await r.calendar.edit("p1", PostPatch(text="Unseen text"), "ben")
+            return await read_channel(channel_id)
+
+        monkeypatch.setattr(r.channel_store, "get", edited_meanwhile)
+        with pytest.raises(DomainError) as refused:
+            await r.calendar.approve("p1", "erika")
+        post = await r.post("p1")
+    assert refused.value.code == "version_conflict"
+    assert refused.value.status == 409
+    assert post["status"] == "awaiting_approval"
+    assert post["text"] == "Unseen text"
+    assert "approved_by" not in post
+
+
+async def test_an_rrule_dateutil_rejects_is_422(settings: Settings) -> None:
+    """Review §4: dateutil's plain ValueError while iterating was an HTTP 500."""
+    async with fake_networks() as nets, publisher(settings) as client:
+        await client.post("/v1/channels", json=nets.channel("mastodon"))
+        for rule in (
+            "FREQ=MINUTELY;INTERVAL=1440;BYHOUR=1",
+            "FREQ=SECONDLY;INTERVAL=86400;BYMINUTE=1",
+        ):
+            refused = await client.post(
+                "/v1/posts", json={"channel_id": "mastodon-main", "text": "Hallo", "rrule": rule}
+            )
+            assert refused.status_code == 422, refused.text
+            assert _error(refused)["code"] == "invalid_recurrence"
+            assert "Invalid combination of interval" in _error(refused)["message"]
 
 
 def _request(post_id: str, channel_id: str) -> PostRequest:

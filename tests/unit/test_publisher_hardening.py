@@ -8,15 +8,30 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from dateutil.rrule import rrulestr
 from pydantic import SecretStr, ValidationError
 
-from services.publisher.adapters.base import PermanentSendError, send
+from services.publisher.adapters.base import (
+    DEFAULT_RETRY_AFTER,
+    MAX_RETRY_AFTER,
+    PermanentSendError,
+    retry_after_seconds,
+    send,
+)
 from services.publisher.calendar import Calendar
 from services.publisher.credentials import CredentialResolver
-from services.publisher.domain.channels import ChannelIn, reply_channel_problem, retarget_problem
-from services.publisher.domain.posts import self_approval_problem
+from services.publisher.dispatcher import pause_seconds
+from services.publisher.domain.channels import (
+    ChannelIn,
+    SecretDestination,
+    binding_problem,
+    reply_channel_problem,
+    retarget_problem,
+    secret_destination,
+)
+from services.publisher.domain.posts import PostPatch, content_authors, self_approval_problem
 from services.publisher.domain.timing import TimingError, next_occurrence, validate_recurrence
 from services.publisher.handlers import apply_command, request_of
 from shared.dlq import PermanentError
@@ -200,3 +215,71 @@ def test_a_mapped_channel_answers_only_its_trackers_mentions() -> None:
     assert wrong is not None
     assert "brand-b" in wrong
     assert reply_channel_problem("a", {"brand-a"}, None) is not None  # unknown mention
+
+
+# --- review of the hardening: bindings, hostile 429s, four eyes, rejected RRULEs ------------
+
+
+def test_a_secret_goes_to_its_network_or_its_server() -> None:
+    """Fixed-host networks bind to the network (their host is fixed), the others to a URL."""
+    x = secret_destination({"platform": "x", "api_base_url": "http://127.0.0.1:9/stored"})
+    assert x == SecretDestination("x", None)  # a stored URL of a fixed host is ignored
+    assert binding_problem("settings:x", x, SecretDestination("x", None)) is None
+    legit = secret_destination(_channel(api_base_url="https://legit.social"))
+    assert legit == SecretDestination("mastodon", "https://legit.social")
+    for elsewhere in (
+        SecretDestination("mastodon", "https://evil.example"),
+        SecretDestination("generic", "https://legit.social"),
+    ):
+        problem = binding_problem("env:SMM_CHANNEL_SECRET_M", legit, elsewhere)
+        assert problem is not None
+        assert "https://legit.social" in problem
+        assert "settings:NAME" in problem  # says which references may be used instead
+    assert binding_problem("settings:x", x, SecretDestination("mastodon", "https://x.example"))
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"Retry-After": "1000000000000"}, MAX_RETRY_AFTER),  # was an OverflowError later
+        ({"Retry-After": "9" * 400}, DEFAULT_RETRY_AFTER),  # float: inf
+        ({"Retry-After": "-5"}, DEFAULT_RETRY_AFTER),
+        ({"Retry-After": "Fri, 01 Jan 9999 00:00:00 GMT"}, MAX_RETRY_AFTER),
+        ({"Retry-After": "Mon, 99 Foo 99999999999 99:99:99 GMT"}, DEFAULT_RETRY_AFTER),
+        ({"Retry-After": "Thu, 01 Jan 1970 00:00:00 GMT"}, 0.0),
+        ({"Retry-After": "7"}, 7.0),
+        ({"X-Rate-Limit-Reset": "9" * 400}, DEFAULT_RETRY_AFTER),
+        ({"X-Rate-Limit-Reset": "99999999999999"}, MAX_RETRY_AFTER),
+        ({"RateLimit-Reset": "1.5"}, 1.5),
+    ],
+)
+def test_retry_after_is_finite_and_at_most_a_day(headers: dict[str, str], expected: float) -> None:
+    seconds = retry_after_seconds(httpx.Response(429, headers=headers), now=1_800_000_000.0)
+    assert seconds == expected
+    assert timedelta(seconds=pause_seconds(seconds))  # never overflows
+    assert pause_seconds(float("inf")) == DEFAULT_RETRY_AFTER
+    assert pause_seconds(1e300) == MAX_RETRY_AFTER
+
+
+def test_an_editor_of_the_text_stays_an_author_after_a_reschedule() -> None:
+    """A creates, B edits the text, A changes only publish_at: B may not approve B's text."""
+    post = {"created_by": "anna", "authored_by": ["anna", "ben"], "updated_by": "anna"}
+    assert content_authors(post) == {"anna", "ben"}
+    assert self_approval_problem(post, "ben", allowed=False) is not None
+    assert self_approval_problem(post, "anna", allowed=False) is not None
+    assert self_approval_problem(post, "carla", allowed=False) is None
+    # Who only rescheduled wrote nothing: they may approve somebody else's text.
+    rescheduled = {"created_by": "anna", "authored_by": ["anna"], "updated_by": "carla"}
+    assert self_approval_problem(rescheduled, "carla", allowed=False) is None
+    assert PostPatch(text="neu").changes_content
+    assert not PostPatch(publish_at=datetime(2030, 1, 1, tzinfo=UTC)).changes_content
+
+
+@pytest.mark.parametrize(
+    "rule", ["FREQ=MINUTELY;INTERVAL=1440;BYHOUR=1", "FREQ=SECONDLY;INTERVAL=86400;BYMINUTE=1"]
+)
+def test_a_rule_dateutil_finds_empty_is_a_timing_error(rule: str) -> None:
+    """dateutil raises a plain ValueError while iterating such rules (was HTTP 500)."""
+    now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    with pytest.raises(TimingError, match="invalid RRULE: Invalid combination of interval"):
+        validate_recurrence(rule, None, BERLIN, now, min_gap_seconds=60)

@@ -7,6 +7,8 @@ token expired, slow down, or "try again") and the dispatcher decides what to do 
 from __future__ import annotations
 
 import email.utils
+import math
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,24 +97,53 @@ class Adapter(Protocol):
 
 
 DEFAULT_RETRY_AFTER = 60.0
+#: The longest pause a network's 429 may impose on a channel. Its headers are the network's
+#: word (or a hostile server's): a year, 10^12 seconds or 400 nines must not overflow the
+#: pause or park the channel for ever.
+MAX_RETRY_AFTER = 86_400.0
+_SECONDS = re.compile(r"^[0-9]+$")
+_NUMBER = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+def _bounded(seconds: float) -> float | None:
+    """`seconds` within [0, MAX_RETRY_AFTER]; None when it is no number (inf, nan)."""
+    if not math.isfinite(seconds):
+        return None
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
+
+
+def _http_date(header: str) -> datetime | None:
+    try:
+        return email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def retry_after_seconds(response: httpx.Response, now: float | None = None) -> float:
-    """Seconds to wait from `Retry-After` (seconds or HTTP date) or rate-limit reset headers."""
+    """Seconds to wait from `Retry-After` (seconds or HTTP date) or rate-limit reset headers.
+
+    Always a finite number within [0, MAX_RETRY_AFTER]: a value that is not one is ignored.
+    """
     now = time.time() if now is None else now
-    header = response.headers.get("retry-after")
-    if header:
-        if header.strip().isdigit():
-            return float(header.strip())
-        parsed = email.utils.parsedate_to_datetime(header) if header else None
+    header = (response.headers.get("retry-after") or "").strip()
+    if _SECONDS.match(header):
+        bounded = _bounded(float(header))
+        if bounded is not None:
+            return bounded
+    elif header:
+        parsed = _http_date(header)
         if parsed is not None:
-            return max(0.0, parsed.timestamp() - now)
+            bounded = _bounded(parsed.timestamp() - now)
+            if bounded is not None:
+                return bounded
     for name in ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"):
-        reset = response.headers.get(name)
-        if reset and reset.strip().replace(".", "", 1).isdigit():
+        reset = (response.headers.get(name) or "").strip()
+        if _NUMBER.match(reset):
             value = float(reset)
             # An epoch timestamp (X, Bluesky) or a delta in seconds (IETF RateLimit draft).
-            return max(0.0, value - now) if value > 1_000_000_000 else value
+            bounded = _bounded(value - now if value > 1_000_000_000 else value)
+            if bounded is not None:
+                return bounded
     return DEFAULT_RETRY_AFTER
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
@@ -150,6 +151,49 @@ def secret_refs(channel: Mapping[str, object]) -> set[str]:
         for ref in (channel.get("credential_ref"), channel.get("signing_secret_ref"))
         if ref is not None
     }
+
+
+#: The fields that decide where a channel's secrets go: a write of the channel is conditioned
+#: on them being what was checked.
+DESTINATION_FIELDS = ("api_base_url", "credential_ref", "signing_secret_ref")
+
+
+@dataclass(frozen=True, slots=True)
+class SecretDestination:
+    """Where a secret is sent: a fixed-host network as a whole, or one channel's own server."""
+
+    platform: str
+    #: None for x, facebook and linkedin: their host is fixed, so the network is the place.
+    api_base_url: str | None
+
+    def __str__(self) -> str:
+        if self.api_base_url is None:
+            return self.platform
+        return f"{self.platform} at {self.api_base_url}"
+
+
+def secret_destination(channel: Mapping[str, object]) -> SecretDestination:
+    """Where `channel` sends its secrets (a fixed-host network's stored URL is ignored)."""
+    platform = str(channel["platform"])
+    url = channel.get("api_base_url") if platform in SELF_HOSTED else None
+    return SecretDestination(platform, None if url is None else str(url))
+
+
+def binding_problem(
+    reference: str, bound: SecretDestination, wanted: SecretDestination
+) -> str | None:
+    """Why `reference`, bound to `bound` for good, may not be sent to `wanted`, or None.
+
+    A secret is bound to the first place it is used and never released: otherwise a
+    `channels:write` token could move it off its channel (a new server with a dummy secret,
+    or another channel given a new one) and then name it for its own server.
+    """
+    if bound == wanted:
+        return None
+    return (
+        f"{reference} is bound to {bound} (a secret only ever goes where it was first used); "
+        f"{wanted} needs a secret of its own: {CREDENTIAL_REF_FORMS}"
+    )
 
 
 def retarget_problem(current: Mapping[str, object], changes: Mapping[str, object]) -> str | None:

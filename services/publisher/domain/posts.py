@@ -56,6 +56,11 @@ class PostPatch(Model):
     #: The version the client last saw; a stale one answers 409 instead of losing an edit.
     expected_version: int | None = Field(default=None, ge=1)
 
+    @property
+    def changes_content(self) -> bool:
+        """Text or media given: whoever sends this is an author of what gets approved."""
+        return self.text is not None or self.media is not None
+
 
 class PostQuery(Model):
     """Filters of `GET /v1/posts`."""
@@ -80,18 +85,33 @@ def person_of(actor: str) -> str:
     return actor.removeprefix(KAFKA_ACTOR_PREFIX)
 
 
+def content_authors(post: Mapping[str, object]) -> set[str]:
+    """The people who wrote what an approval would approve (four eyes keeps them out).
+
+    The creator, and everyone who changed text or media since the last approval
+    (`authored_by`, added to on each such edit, so rescheduling afterwards clears nobody).
+    A post stored before `authored_by` existed falls back to its creator and last editor.
+    """
+    recorded = post.get("authored_by")
+    if isinstance(recorded, list):
+        names = [post.get("created_by"), *recorded]
+    else:
+        names = [post.get("created_by"), post.get("updated_by")]
+    return {person_of(str(name)) for name in names if name}
+
+
 def self_approval_problem(post: Mapping[str, object], actor: str, allowed: bool) -> str | None:
     """Why `actor` may not approve `post` (four eyes), or None.
 
-    The author and the last editor are both authors here. A name claimed on Kafka only ever
-    counts against an approval, never for one.
+    Every author of the content counts. A name claimed on Kafka only ever counts against an
+    approval, never for one.
     """
     if allowed:
         return None
-    authors = {person_of(str(a)) for a in (post.get("created_by"), post.get("updated_by")) if a}
-    if person_of(actor) in authors:
+    if person_of(actor) in content_authors(post):
         return (
-            "a post needs the approval of somebody other than its author or last editor "
+            "a post needs the approval of somebody who did not write its content: not its "
+            "creator nor anyone who changed its text or media since the last approval "
             "(four eyes; the channel setting allow_self_approval relaxes this)"
         )
     return None

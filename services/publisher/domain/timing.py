@@ -121,22 +121,35 @@ def next_occurrence(
             instant = local_to_utc(candidate, zone)
         return instant
     if rrule_text is not None:
-        rule = fast_forward(parse_rrule(rrule_text, zone, anchor), local_after)
-        if rule is None:
-            return None
-        for steps, candidate_local in enumerate(rule):
-            if steps >= MAX_RRULE_STEPS:
-                raise TimingError(
-                    f"the RRULE needs more than {MAX_RRULE_STEPS} steps to reach the next "
-                    "occurrence (COUNT with BY rules from a DTSTART long ago?); simplify it"
-                )
-            if candidate_local <= local_after:
-                continue
-            instant = local_to_utc(candidate_local, zone)
-            if instant > after:  # two local times in the fall-back hour map to one instant
-                return instant
-        return None
+        try:
+            return _next_of_rule(parse_rrule(rrule_text, zone, anchor), zone, local_after, after)
+        except TimingError:
+            raise
+        except (ValueError, OverflowError) as exc:
+            # dateutil finds some rules empty only while iterating them (an INTERVAL that
+            # never meets a BYHOUR): a plain ValueError, which is the rule's fault, not ours.
+            raise TimingError(f"invalid RRULE: {exc}") from exc
     raise TimingError("a recurring post needs an rrule or a cron expression")
+
+
+def _next_of_rule(
+    parsed: rrule, zone: ZoneInfo, local_after: datetime, after: datetime
+) -> datetime | None:
+    rule = fast_forward(parsed, local_after)
+    if rule is None:
+        return None
+    for steps, candidate_local in enumerate(rule):
+        if steps >= MAX_RRULE_STEPS:
+            raise TimingError(
+                f"the RRULE needs more than {MAX_RRULE_STEPS} steps to reach the next "
+                "occurrence (COUNT with BY rules from a DTSTART long ago?); simplify it"
+            )
+        if candidate_local <= local_after:
+            continue
+        instant = local_to_utc(candidate_local, zone)
+        if instant > after:  # two local times in the fall-back hour map to one instant
+            return instant
+    return None
 
 
 def fast_forward(rule: rrule, local_after: datetime) -> rrule | None:
