@@ -101,9 +101,16 @@ class RulesRegistry:
     default: CompiledRules = field(default_factory=lambda: CompiledRules(DEFAULT_RULES))
     compiled: dict[str, CompiledRules] = field(default_factory=dict)
     _revision: object = None
+    #: One refresh at a time: a slower one that read the rules before a change would
+    #: otherwise install the older rules last, until the next refresh.
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh(self, force: bool = False) -> bool:
         """Recompile if rules changed since the last call; True when it did."""
+        async with self._refreshing:
+            return await self._refresh(force)
+
+    async def _refresh(self, force: bool) -> bool:
         revision = await self.store.revision()
         if revision == self._revision and not force:
             return False

@@ -301,3 +301,36 @@ async def test_a_batch_is_stored_and_published_chunk_by_chunk_once_per_mention()
         "x:3",
         "x:4",
     ]
+
+
+def test_a_slow_rules_refresh_never_installs_older_rules_last() -> None:
+    """The periodic refresh read the rules before a PUT and is slow to finish; the PUT's own
+    refresh must be what stays (before: the older rules won until the next refresh)."""
+    import asyncio
+
+    class Store:
+        def __init__(self) -> None:
+            self.documents: list[dict[str, Any]] = []
+            self.reads = 0
+
+        async def revision(self) -> object:
+            return len(self.documents)
+
+        async def all(self) -> list[dict[str, Any]]:
+            self.reads += 1
+            seen = list(self.documents)
+            if self.reads == 1:
+                await asyncio.sleep(0.2)
+            return seen
+
+    async def scenario() -> set[str]:
+        store = Store()
+        registry = RulesRegistry(store)  # type: ignore[arg-type]
+        periodic = asyncio.create_task(registry.refresh())
+        await asyncio.sleep(0.05)
+        store.documents.append({"_id": "roestwerk", "rules": {"block_words": ["gratis"]}})
+        await registry.refresh(force=True)  # the PUT's
+        await periodic
+        return set(registry.compiled)
+
+    assert asyncio.run(scenario()) == {"roestwerk"}
