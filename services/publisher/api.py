@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
@@ -20,6 +18,7 @@ from services.publisher.storage import CommandInbox, PostStore
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Identifier, PostStatus
+from shared.paging import MAX_PAGE, decode_cursor, page_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -47,33 +46,11 @@ def _api_error(exc: DomainError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.details)
 
 
-#: Largest page of a list endpoint (the contract's `limit` ≤ 200).
-MAX_PAGE = 200
-
-
-def _encode_keys(keys: list[str]) -> str:
-    """An opaque cursor: the sort keys of the last item of a page."""
-    return base64.urlsafe_b64encode(json.dumps(keys).encode()).decode()
-
-
-def _decode_keys(cursor: str, count: int) -> list[str]:
+def _decode_time_cursor(cursor: str) -> tuple[datetime, str]:
+    """A cursor of (time, id) sort keys: posts by creation, commands by arrival."""
+    at, item_id = decode_cursor(cursor, 2)
     try:
-        keys = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        if not isinstance(keys, list) or len(keys) != count:
-            raise ValueError("wrong cursor shape")
-        return [str(key) for key in keys]
-    except (binascii.Error, ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
-
-
-def _encode_cursor(post: dict[str, Any]) -> str:
-    return _encode_keys([post["created_at"].isoformat(), post["_id"]])
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    created, post_id = _decode_keys(cursor, 2)
-    try:
-        return datetime.fromisoformat(created), post_id
+        return datetime.fromisoformat(at), item_id
     except ValueError as exc:
         raise ApiError(422, "invalid_cursor", "cursor is not one this API returned") from exc
 
@@ -122,14 +99,8 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=1_000)] = None,
     ) -> dict[str, Any]:
-        after = _decode_keys(cursor, 1)[0] if cursor else None
-        found = await channels.page(after, limit + 1)
-        page = found[:limit]
-        more = len(found) > limit
-        return {
-            "items": [public_channel(c) for c in page],
-            "next_cursor": _encode_keys([page[-1]["_id"]]) if more and page else None,
-        }
+        after = decode_cursor(cursor, 1)[0] if cursor else None
+        return page_of(await channels.page(after, limit + 1), limit, public_channel)
 
     @router.get("/channels/{channel_id}", tags=["channels"], summary="One channel")
     async def get_channel(channel_id: Identifier, principal: Reader) -> dict[str, Any]:
@@ -260,14 +231,10 @@ def build_router(
             window["$lt"] = scheduled_to
         if window:
             filters["scheduled_for"] = window
-        after = _decode_cursor(cursor) if cursor else None
+        after = _decode_time_cursor(cursor) if cursor else None
         found = await posts.search(filters, after, limit + 1)
-        page = found[:limit]
-        more = len(found) > limit
-        return {
-            "posts": [public_post(p) for p in page],
-            "next_cursor": _encode_cursor(page[-1]) if more and page else None,
-        }
+        page = page_of(found, limit, public_post, lambda p: [p["created_at"].isoformat(), p["_id"]])
+        return {"posts": page["items"], "next_cursor": page["next_cursor"]}
 
     @router.get("/posts/{post_id}", tags=["posts"], summary="One post (or series)")
     async def get_post(post_id: Identifier, principal: Reader) -> dict[str, Any]:
@@ -339,25 +306,11 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: Annotated[str | None, Query(max_length=1_000)] = None,
     ) -> dict[str, Any]:
-        after = None
-        if cursor:
-            received, command_id = _decode_keys(cursor, 2)
-            try:
-                after = (datetime.fromisoformat(received), command_id)
-            except ValueError as exc:
-                raise ApiError(
-                    422, "invalid_cursor", "cursor is not one this API returned"
-                ) from exc
+        after = _decode_time_cursor(cursor) if cursor else None
         found = await inbox.for_post(post_id, after, limit + 1)
-        page = found[:limit]
-        more = len(found) > limit
-        last = page[-1] if more and page else None
-        return {
-            "items": page,
-            "next_cursor": (
-                _encode_keys([last["received_at"].isoformat(), last["_id"]]) if last else None
-            ),
-        }
+        return page_of(
+            found, limit, lambda c: c, lambda c: [c["received_at"].isoformat(), c["_id"]]
+        )
 
     return router
 
