@@ -11,12 +11,19 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
+
+from fastapi import Query
 
 from shared.errors import ApiError
 
 #: Most items one page may hold (`limit` ≤ this).
 MAX_PAGE = 200
+#: The query parameters of a list endpoint: `limit: PageLimit = 50, cursor: PageCursor = None`.
+PageLimit = Annotated[int, Query(ge=1, le=MAX_PAGE, description=f"items per page, ≤ {MAX_PAGE}")]
+PageCursor = Annotated[
+    str | None, Query(max_length=1_000, description="`next_cursor` of the page before")
+]
 
 
 def encode_cursor(keys: Sequence[str]) -> str:

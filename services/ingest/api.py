@@ -26,7 +26,7 @@ from shared.errors import ApiError
 from shared.events import HttpUrlText, MentionSource
 from shared.logging import get_logger
 from shared.outbound import check_outbound_url
-from shared.paging import MAX_PAGE, decode_cursor, page_of
+from shared.paging import PageCursor, PageLimit, decode_cursor, page_of
 from shared.settings import Settings
 
 log = get_logger(__name__)
@@ -169,8 +169,8 @@ def build_router(
     )
     async def list_trackers(
         principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> dict[str, Any]:
         found = await store.page(decode_cursor(cursor, 1)[0] if cursor else None, limit + 1)
         return page_of(found, limit, _public)
@@ -296,8 +296,8 @@ def build_websub_router(
     )
     async def list_subscriptions(
         principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> dict[str, Any]:
         found = await store.page(decode_cursor(cursor, 1)[0] if cursor else None, limit + 1)
         return page_of(found, limit, _public_subscription)

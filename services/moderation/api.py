@@ -49,6 +49,7 @@ from services.moderation.storage import (
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Intent, Platform, Priority, utc_now
+from shared.paging import PageCursor
 from shared.ratelimit import TokenBuckets, retry_after
 from shared.settings import Settings
 
@@ -274,7 +275,7 @@ def build_router(
         language: Annotated[str | None, Query(pattern=r"^[a-z]{2}$")] = None,
         platform: Platform | None = None,
         status: StatusFilter = "open",
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        cursor: PageCursor = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:
         queue = QueueFilter(
@@ -375,7 +376,7 @@ def build_router(
     )
     async def list_rules(
         principal: Reader,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        cursor: PageCursor = None,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:
         after = _cursor(cursor, RulesPosition)

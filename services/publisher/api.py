@@ -18,7 +18,7 @@ from services.publisher.storage import CommandInbox, PostStore
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
 from shared.events import Identifier, PostStatus
-from shared.paging import MAX_PAGE, decode_cursor, page_of
+from shared.paging import PageCursor, PageLimit, decode_cursor, page_of
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -96,8 +96,8 @@ def build_router(
     )
     async def list_channels(
         principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> dict[str, Any]:
         after = decode_cursor(cursor, 1)[0] if cursor else None
         return page_of(await channels.page(after, limit + 1), limit, public_channel)
@@ -204,7 +204,7 @@ def build_router(
         scheduled_from: Annotated[datetime | None, Query()] = None,
         scheduled_to: Annotated[datetime | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        cursor: PageCursor = None,
     ) -> dict[str, Any]:
         query = PostQuery(
             status=status,
@@ -303,8 +303,8 @@ def build_router(
     async def post_commands(
         post_id: Identifier,
         principal: Reader,
-        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-        cursor: Annotated[str | None, Query(max_length=1_000)] = None,
+        limit: PageLimit = 50,
+        cursor: PageCursor = None,
     ) -> dict[str, Any]:
         after = _decode_time_cursor(cursor) if cursor else None
         found = await inbox.for_post(post_id, after, limit + 1)
