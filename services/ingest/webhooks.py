@@ -132,26 +132,21 @@ def build_webhook_router(
         for name in ("meta", "x")
     }
 
-    def refused(platform: str, request: Request, refusal: ApiError) -> ApiError:
-        """What to answer a refused handshake: `refusal`, charged to the client's bucket (one
-        per platform), or 429 once the client has had too many refused.
-
-        Only refusals are charged, and a handshake we can answer is never limited: it costs
-        one HMAC or echo, it is what the platform needs (X disables a webhook whose CRC checks
-        fail), and a client's bad requests must not starve it (behind an ingress missing from
-        SMM_TRUSTED_PROXIES every client has one address). So a right Meta verify token is
-        answered even after many wrong ones: the limit does not slow guessing it, which wins
-        only this echo (deliveries are checked with the app secret)."""
+    def limit_handshake(platform: str, request: Request) -> None:
+        """429 once a client has made too many handshake GETs (one bucket per platform and
+        client address). Every GET is charged, answered or refused: the endpoint signs or
+        echoes for anyone, and guessing Meta's verify token must stay slow. The client is the
+        real one behind an ingress listed in SMM_TRUSTED_PROXIES, so one client's requests
+        never use up the platform's own (X disables a webhook whose CRC checks fail)."""
         wait = handshake_limits[platform].take(_client_key(request), 1, time.monotonic())
-        if not wait:
-            return refusal
-        log.warning("webhook handshake rate-limited", platform=platform)
-        return ApiError(
-            429,
-            "rate_limited",
-            f"too many refused {platform} handshake requests; retry later",
-            headers={"Retry-After": retry_after(wait)},
-        )
+        if wait:
+            log.warning("webhook handshake rate-limited", platform=platform)
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many {platform} handshake requests; retry later",
+                headers={"Retry-After": retry_after(wait)},
+            )
 
     async def signed_json(
         request: Request,
@@ -259,15 +254,14 @@ def build_webhook_router(
     ) -> PlainTextResponse:
         if meta_secret is None or meta_token is None:
             raise _disabled("meta")
+        limit_handshake("meta", request)
         if (
             mode != "subscribe"
             or verify_token is None
             or not hmac.compare_digest(verify_token.encode(), meta_token.encode())
         ):
             log.warning("meta handshake refused", platform="meta")
-            raise refused(
-                "meta", request, ApiError(403, "forbidden", "hub.mode or hub.verify_token is wrong")
-            )
+            raise ApiError(403, "forbidden", "hub.mode or hub.verify_token is wrong")
         if not challenge:
             raise ApiError(400, "bad_request", "hub.challenge is missing")
         return _echo(challenge)
@@ -301,10 +295,11 @@ def build_webhook_router(
     ) -> CrcResponse:
         if x_secret is None:
             raise _disabled("x")
+        limit_handshake("x", request)
         problem = crc_token_problem(crc_token)
         if problem is not None:
             log.warning("x crc token refused", platform="x", length=len(crc_token))
-            raise refused("x", request, ApiError(400, "invalid_crc_token", problem))
+            raise ApiError(400, "invalid_crc_token", problem)
         return CrcResponse(response_token=signatures.x_crc_response(x_secret, crc_token))
 
     @router.post(
