@@ -15,10 +15,9 @@ import uvicorn
 from pymongo import AsyncMongoClient
 
 from services.publisher import storage
-from services.publisher.adapters.registry import build_adapters
+from services.publisher.app import build_app, build_core, build_dispatcher
 from services.publisher.calendar import Calendar
 from services.publisher.channels import ChannelService
-from services.publisher.credentials import CredentialResolver
 from services.publisher.dispatcher import Dispatcher
 from services.publisher.domain.channels import CHANNEL_SECRET_ENV_PREFIX, SELF_HOSTED
 from shared.events import PostEvent
@@ -27,6 +26,7 @@ from shared.mongo import Document, ensure_indexes
 from shared.outbound import guarded_client
 from shared.settings import Settings
 from tests.fakes.platforms import WEBHOOK_SECRET, FakePlatform, build_fake_app
+from tests.integration.helpers import running
 
 AUTH = {"Authorization": "Bearer test-admin-token"}
 #: Channel secrets live only in `SMM_CHANNEL_SECRET_*` variables (or SMM_PUBLISHER_CREDENTIALS).
@@ -156,7 +156,8 @@ class Replica:
 
 @asynccontextmanager
 async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
-    """A replica wired like `services.publisher.app` (guarded client, fixed hosts)."""
+    """A replica wired by `services.publisher.app` (guarded client, fixed hosts), with its
+    events recorded instead of published."""
     settings = with_fake_hosts(settings)
     client: AsyncMongoClient[Document] = AsyncMongoClient(
         settings.mongodb_uri.get_secret_value(), tz_aware=True
@@ -173,36 +174,18 @@ async def replica(settings: Settings, owner: str) -> AsyncIterator[Replica]:
     async def emit(batch: Sequence[PostEvent]) -> None:
         events.extend(batch)
 
-    posts = storage.PostStore(db)
-    channel_store = storage.ChannelStore(db)
-    channels = ChannelService(
-        channel_store,
-        CredentialResolver(settings),
-        bindings=storage.SecretBindings(db),
-        allowed_networks=settings.outbound_allowed_networks,
-        api_base_urls=settings.publisher_api_base_urls,
-    )
-    mentions = storage.MentionTrackers(db)
-    calendar = Calendar(
-        posts,
-        channel_store,
-        emit,
-        min_recurrence_seconds=settings.publisher_min_recurrence_seconds,
-        mentions=mentions,
-        channel_trackers=settings.metrics_channel_trackers,
-    )
-    dispatcher = Dispatcher(
-        posts=posts,
-        channel_store=channel_store,
-        channels=channels,
-        calendar=calendar,
-        adapters=build_adapters(http),
-        rate_windows=storage.RateWindows(db),
-        settings=settings,
-        owner=owner,
-    )
+    core = build_core(settings, db, emit)
+    dispatcher = build_dispatcher(core, settings, db, http, owner=owner)
     try:
-        yield Replica(dispatcher, calendar, channels, posts, channel_store, events, mentions)
+        yield Replica(
+            dispatcher,
+            core.calendar,
+            core.channels,
+            core.posts,
+            core.channel_store,
+            events,
+            core.mentions,
+        )
     finally:
         await http.aclose()
         await client.close()
@@ -222,3 +205,17 @@ def fast(settings: Settings, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return settings.model_copy(update=values)
+
+
+@asynccontextmanager
+async def publisher_api(
+    settings: Settings, scheduler: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The publisher app running on the fake networks' hosts, and a client of its API."""
+    app = build_app(with_fake_hosts(fast(settings)), scheduler=scheduler)
+    async with running(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://publisher", headers=AUTH
+        ) as client:
+            yield client

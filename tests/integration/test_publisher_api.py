@@ -6,33 +6,22 @@ Runs the real app (broker, database, scheduler) and talks to it over HTTP and Ka
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from services.publisher.app import build_app
 from shared.events import CancelCommand, PostEvent, ScheduleCommand, utc_now
 from shared.settings import Settings, TokenGrant
 from shared.topics import POSTS_COMMANDS, POSTS_EVENTS, topic_name
-from tests.integration.helpers import consume, eventually, produce, running
-from tests.integration.publisher_kit import AUTH, fake_networks, fast, with_fake_hosts
+from tests.integration.helpers import consume, eventually, produce
+from tests.integration.publisher_kit import (
+    fake_networks,
+    publisher_api,
+)
 
 pytestmark = pytest.mark.integration
-
-
-@asynccontextmanager
-async def publisher(settings: Settings, scheduler: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(with_fake_hosts(fast(settings)), scheduler=scheduler)
-    async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://publisher", headers=AUTH
-        ) as client:
-            yield client
 
 
 #: A second person: four eyes means the author of a post cannot approve it.
@@ -52,7 +41,7 @@ def _error(response: httpx.Response) -> dict[str, Any]:
 
 
 async def test_channels_api_validates_and_never_shows_secrets(settings: Settings) -> None:
-    async with fake_networks() as nets, publisher(settings, scheduler=False) as client:
+    async with fake_networks() as nets, publisher_api(settings, scheduler=False) as client:
         body = nets.channel(
             "mastodon",
             slots=[{"weekday": "mon", "time": "09:00"}, {"weekday": "mon", "time": "09:00"}],
@@ -110,7 +99,7 @@ async def test_channels_api_validates_and_never_shows_secrets(settings: Settings
 
 
 async def test_posts_api_gives_a_clear_4xx_for_bad_input(settings: Settings) -> None:
-    async with fake_networks() as nets, publisher(settings, scheduler=False) as client:
+    async with fake_networks() as nets, publisher_api(settings, scheduler=False) as client:
         await client.post("/v1/channels", json=nets.channel("x"))
         await client.post("/v1/channels", json=nets.channel("bluesky"))
         soon = (utc_now() + timedelta(hours=1)).isoformat()
@@ -172,7 +161,7 @@ async def test_posts_api_gives_a_clear_4xx_for_bad_input(settings: Settings) -> 
 async def test_post_life_over_http_with_approval_events_and_listing(settings: Settings) -> None:
     events_topic = topic_name(POSTS_EVENTS, settings)
     settings = with_approver(settings)
-    async with fake_networks() as nets, publisher(settings) as client:
+    async with fake_networks() as nets, publisher_api(settings) as client:
         await client.post("/v1/channels", json=nets.channel("mastodon", approval_required=True))
         due = utc_now().isoformat()
         created = await client.post(
@@ -250,7 +239,7 @@ async def test_commands_topic_schedules_replies_and_dead_letters_refusals(
     settings: Settings,
 ) -> None:
     commands = topic_name(POSTS_COMMANDS, settings)
-    async with fake_networks() as nets, publisher(settings) as client:
+    async with fake_networks() as nets, publisher_api(settings) as client:
         await client.post("/v1/channels", json=nets.channel("x"))
         reply = ScheduleCommand(
             post_id="reply-1",

@@ -34,7 +34,14 @@ from shared.mongo import Document
 from shared.settings import Settings, TokenGrant
 from shared.topics import MENTIONS_CLASSIFIED, POSTS_COMMANDS, topic_name
 from tests.integration.helpers import eventually, produce, running
-from tests.integration.publisher_kit import AUTH, fake_networks, fast, replica, with_fake_hosts
+from tests.integration.publisher_kit import (
+    AUTH,
+    fake_networks,
+    fast,
+    publisher_api,
+    replica,
+    with_fake_hosts,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +59,9 @@ async def publisher(
         "author-token": TokenGrant(user="anna", scopes=["posts:write", "posts:approve", "read"]),
         "editor-token": TokenGrant(user="ben", scopes=["posts:write", "posts:approve", "read"]),
     }
-    app = build_app(
-        with_fake_hosts(fast(settings.model_copy(update={"api_tokens": tokens}))),
-        scheduler=scheduler,
-    )
-    async with running(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://publisher", headers=AUTH
-        ) as client:
-            yield client
+    named = settings.model_copy(update={"api_tokens": tokens})
+    async with publisher_api(named, scheduler=scheduler) as client:
+        yield client
 
 
 def _error(response: httpx.Response) -> dict[str, Any]:
