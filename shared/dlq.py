@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
-from pymongo.errors import ConnectionFailure, PyMongoError
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
 from shared.errors import validation_summary
 from shared.logging import get_logger
@@ -133,9 +133,32 @@ def is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, ConnectionFailure | KafkaError | httpx.TransportError | TimeoutError):
         return True
+    if isinstance(exc, OperationFailure) and exc.code in _UNAVAILABLE_CODES:
+        return True
     if isinstance(exc, PyMongoError):
         return exc.timeout or exc.has_error_label("RetryableWriteError")
     return isinstance(exc, OSError)
+
+
+#: MongoDB error codes that say the server or our access to it is away for now (rotated
+#: credentials, a shutdown, a primary stepping down), not that the message is at fault: every
+#: message would fail alike, and a batch of one cannot show that by its siblings succeeding.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        13,  # Unauthorized
+        18,  # AuthenticationFailed
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        189,  # PrimarySteppedDown
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
 
 
 def _pause_before_try(attempt: int, max_pause: float = 2.0) -> float:

@@ -54,7 +54,12 @@ def test_headers_carry_source_and_reason() -> None:
 
 def test_infrastructure_failures_are_transient_and_the_messages_own_are_not() -> None:
     from aiokafka.errors import KafkaConnectionError
-    from pymongo.errors import AutoReconnect, DuplicateKeyError, ServerSelectionTimeoutError
+    from pymongo.errors import (
+        AutoReconnect,
+        DuplicateKeyError,
+        OperationFailure,
+        ServerSelectionTimeoutError,
+    )
 
     from shared.dlq import is_transient
 
@@ -62,6 +67,9 @@ def test_infrastructure_failures_are_transient_and_the_messages_own_are_not() ->
         AutoReconnect("primary stepped down"),
         ServerSelectionTimeoutError("no server"),
         KafkaConnectionError(),
+        OperationFailure("Authentication failed.", code=18),  # rotated credentials
+        OperationFailure("not authorized on smm", code=13),
+        OperationFailure("not primary", code=10107),
         TimeoutError(),
         ConnectionResetError(),
     ):
@@ -74,6 +82,7 @@ def test_infrastructure_failures_are_transient_and_the_messages_own_are_not() ->
         ValueError("a bug one record triggers"),
         KeyError("x"),
         DuplicateKeyError("E11000"),
+        OperationFailure("document too large", code=10334),
     ):
         assert not is_transient(own), own
 
