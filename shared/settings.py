@@ -28,6 +28,8 @@ SCOPES: frozenset[str] = frozenset(
         "posts:write",
         "posts:approve",
         "channels:write",
+        # a service credential (the console's) that may act for a signed-in user: see shared/auth
+        "act_as",
     }
 )
 
@@ -98,6 +100,9 @@ class Settings(BaseSettings):
     #: value; unset, it is derived from `admin_token` (or, without one, from all `api_tokens`),
     #: so fingerprints change when those are rotated.
     token_fingerprint_key: SecretStr | None = None
+    #: Key (HS256) of the user assertions the console sends in `X-SMM-Actor` with its `act_as`
+    #: token; every service verifies them with the same key. Unset, no assertion is accepted.
+    actor_signing_key: SecretStr | None = None
     max_request_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     #: Networks (CIDR) that outbound calls to user-given URLs may reach although they are
     #: private, loopback or link-local (`shared/outbound.py`), e.g. ["10.20.0.0/16"] for a
@@ -259,6 +264,18 @@ class Settings(BaseSettings):
             if value.startswith("change-me") or len(value) < 16:
                 raise ValueError(
                     "SMM_TOKEN_FINGERPRINT_KEY is a placeholder or shorter than 16 characters; "
+                    "generate one: openssl rand -hex 32"
+                )
+        return key
+
+    @field_validator("actor_signing_key")
+    @classmethod
+    def _a_real_signing_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None:
+            value = key.get_secret_value()
+            if value.startswith("change-me") or len(value) < 32:
+                raise ValueError(
+                    "SMM_ACTOR_SIGNING_KEY is a placeholder or shorter than 32 characters; "
                     "generate one: openssl rand -hex 32"
                 )
         return key
