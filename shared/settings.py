@@ -12,8 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ServiceName = Literal["ingest", "moderation", "publisher", "metrics"]
-SERVICE_NAMES: tuple[ServiceName, ...] = ("ingest", "moderation", "publisher", "metrics")
+ServiceName = Literal["ingest", "moderation", "publisher", "metrics", "console"]
+#: The four services behind the console, each with its own HTTP API and database.
+BACKEND_NAMES: tuple[ServiceName, ...] = ("ingest", "moderation", "publisher", "metrics")
+#: Every process of the platform: the backends and the console (the web UI).
+SERVICE_NAMES: tuple[ServiceName, ...] = (*BACKEND_NAMES, "console")
 
 #: Every scope a token can carry. `admin` implies all of them.
 SCOPES: frozenset[str] = frozenset(
@@ -85,6 +88,7 @@ class Settings(BaseSettings):
     moderation_port: int = Field(default=8002, ge=1, le=65535)
     publisher_port: int = Field(default=8003, ge=1, le=65535)
     metrics_port: int = Field(default=8004, ge=1, le=65535)
+    console_port: int = Field(default=8000, ge=1, le=65535)
     #: Admin bearer token with every scope. Unset: only `api_tokens` can write.
     #: `smm local up` generates one when it is unset and prints it.
     admin_token: SecretStr | None = None
@@ -240,6 +244,21 @@ class Settings(BaseSettings):
     #: the broker's) before it goes to the topic's `.dlq` with the reason (`shared/dlq.py`).
     consumer_max_attempts: int = Field(default=3, ge=1, le=100)
 
+    # --- Console (the web UI) ---------------------------------------------------------------
+    #: Where the console reaches each service's API; unset, http://127.0.0.1:<its port>.
+    console_service_urls: dict[str, str] = Field(default_factory=dict)
+    #: The console's own bearer token for the services: it must hold `act_as`, and the scopes
+    #: the console's users may use (a user never gets more than this token holds).
+    console_service_token: SecretStr | None = None
+    #: How long a console session lives without activity, and at most.
+    console_session_idle_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
+    console_session_max_hours: int = Field(default=12, ge=1, le=30 * 24)
+    #: Session cookies are `Secure` when the request came over TLS (or via a trusted proxy
+    #: that says so); `true` forces it, for a console that is only ever served over TLS.
+    console_secure_cookies: bool = False
+    #: Failed sign-ins allowed per account and per client address in 15 minutes.
+    console_login_failures: int = Field(default=5, ge=1, le=100)
+
     # --- Logging -------------------------------------------------------------------------
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "json"
@@ -338,3 +357,7 @@ class Settings(BaseSettings):
         """The HTTP port the named service listens on."""
         port: int = getattr(self, f"{service}_port")
         return port
+
+    def service_url(self, service: ServiceName) -> str:
+        """Where the console reaches `service`: `console_service_urls`, else loopback."""
+        return self.console_service_urls.get(service) or f"http://127.0.0.1:{self.port_of(service)}"
