@@ -1,4 +1,4 @@
-"""The four services as separate processes (`python -m services.<name>`) on the real servers.
+"""The four backend services as processes (`python -m services.<name>`) on the real servers.
 
 Each must come up, report ready, export metrics and its AsyncAPI document; a mention accepted
 by ingest must reach moderation through Kafka. SIGTERM must stop each one cleanly.
@@ -15,17 +15,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import SERVICE_NAMES, Settings
+from shared.settings import BACKEND_NAMES, Settings
 from tests.processes import TOKEN, service_processes
 
 pytestmark = pytest.mark.integration
 
+#: The console (the fifth of SERVICE_NAMES) is not started here: it documents no AsyncAPI
+#: channels of its own and needs the backends' URLs and its act_as token. Run it here too once
+#: its process test is written (tests/integration for the console), and switch to SERVICE_NAMES.
+SERVICES = BACKEND_NAMES
+
 
 @pytest.fixture
 def service_urls(settings: Settings, tmp_path: Path) -> Iterator[dict[str, str]]:
-    with service_processes(settings, tmp_path, SERVICE_NAMES) as group:
-        yield {name: group.url(name) for name in SERVICE_NAMES}
-        codes = {name: group[name].stop() for name in SERVICE_NAMES}
+    with service_processes(settings, tmp_path, SERVICES) as group:
+        yield {name: group.url(name) for name in SERVICES}
+        codes = {name: group[name].stop() for name in SERVICES}
     for name, code in codes.items():
         # uvicorn re-raises SIGTERM after a graceful shutdown, so -15 is a clean exit too.
         assert code in (0, -signal.SIGTERM), group[name].tail()
