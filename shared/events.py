@@ -219,6 +219,28 @@ class ModerationDecision(Event):
         return self
 
 
+class Correction(Event):
+    """A reviewer's correction of a mention's classification: training and quality data.
+
+    Keyed by mention id; each event carries the whole correction so far (a field not
+    corrected is null), so the latest event of a mention is its truth.
+    """
+
+    mention_id: Identifier
+    tracker_ids: list[Identifier] = Field(default_factory=list, max_length=1_000)
+    actor: Identifier
+    sentiment: Sentiment | None = None
+    labels: list[ShortText] | None = Field(default=None, max_length=100)
+    intent: Intent | None = None
+    note: Reason | None = None
+    #: What the classifiers said, and which version of them said it.
+    original_sentiment: Sentiment
+    original_labels: list[ShortText] = Field(default_factory=list, max_length=100)
+    original_intent: Intent
+    model_version: ShortText
+    corrected_at: UtcDatetime
+
+
 # --- Posts ---------------------------------------------------------------------------------
 
 
@@ -420,6 +442,7 @@ EVENT_SCHEMAS: dict[str, type[BaseModel] | TypeAdapter[Any]] = {
     "Mention": Mention,
     "ClassifiedMention": ClassifiedMention,
     "ModerationDecision": ModerationDecision,
+    "Correction": Correction,
     "PostCommand": post_command_adapter,
     "PostEvent": PostEvent,
     "EngagementObservation": EngagementObservation,

@@ -45,6 +45,8 @@ class TopicSpec:
 MENTIONS_RAW = "smm.mentions.raw.v1"
 MENTIONS_CLASSIFIED = "smm.mentions.classified.v1"
 MODERATION_DECISIONS = "smm.moderation.decisions.v1"
+#: Produced by moderation (the inbox's corrections); for training and classifier quality.
+MODERATION_CORRECTIONS = "smm.moderation.corrections.v1"
 POSTS_COMMANDS = "smm.posts.commands.v1"
 POSTS_EVENTS = "smm.posts.events.v1"
 ENGAGEMENT = "smm.engagement.v1"
@@ -57,6 +59,10 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(MENTIONS_RAW, "mention_id", "Mention"),
         TopicSpec(MENTIONS_CLASSIFIED, "mention_id", "ClassifiedMention", retention_ms=30 * DAY_MS),
         TopicSpec(MODERATION_DECISIONS, "mention_id", "ModerationDecision", 30 * DAY_MS),
+        # Few and precious (labelled data): kept a year, at half the partitions.
+        TopicSpec(
+            MODERATION_CORRECTIONS, "mention_id", "Correction", 365 * DAY_MS, partition_factor=0.5
+        ),
         TopicSpec(POSTS_COMMANDS, "post_id", "PostCommand", 30 * DAY_MS, partition_factor=0.5),
         TopicSpec(POSTS_EVENTS, "post_id", "PostEvent", 30 * DAY_MS, partition_factor=0.5),
         TopicSpec(ENGAGEMENT, "post_id", "EngagementObservation", 30 * DAY_MS),

@@ -2,7 +2,10 @@
 
 Every input is validated before it reaches the database: path ids are identifiers (never a
 MongoDB operator), filters are closed enums, bodies are strict models (a misspelt field is a
-422, not silently ignored). The actor of every write is the caller's token identity.
+422, not silently ignored). The actor of every write is the caller's identity: the token's
+user, or the console user it acts for (`X-SMM-Actor`). A console user sees only the mentions,
+review items, rules and canned replies of their brands (`Principal.brands`); another brand's
+answers 404, exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from services.moderation.domain import StrictModel
 from services.moderation.domain.classifiers import ClassifierSuite, TextItem
 from services.moderation.domain.replies import PLACEHOLDERS, CannedReply
 from services.moderation.domain.review import (
+    CorrectionRequest,
     DecisionRequest,
     InvalidCursorError,
     Language,
@@ -38,6 +42,7 @@ from services.moderation.domain.rules import (
     TrackerRules,
     stored_rules,
 )
+from services.moderation.domain.search import Label, MentionFilter
 from services.moderation.inbox import Inbox, InboxError
 from services.moderation.pipeline import RulesRegistry
 from services.moderation.storage import (
@@ -48,8 +53,16 @@ from services.moderation.storage import (
 )
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError, validation_summary
-from shared.events import Intent, Platform, Priority, utc_now
-from shared.paging import PageCursor
+from shared.events import (
+    Identifier,
+    Intent,
+    Platform,
+    Priority,
+    RoutingAction,
+    Sentiment,
+    utc_now,
+)
+from shared.paging import PageCursor, PageLimit, decode_cursor, page_of
 from shared.ratelimit import TokenBuckets, retry_after
 from shared.settings import Settings
 
@@ -76,6 +89,37 @@ class ClassifyItem(StrictModel):
 
 class ClassifyRequest(StrictModel):
     items: list[ClassifyItem] = Field(min_length=1)
+
+
+class RenderRequest(StrictModel):
+    mention_id: Identifier
+
+
+def _not_found(mention_id: str) -> ApiError:
+    return ApiError(404, "not_found", f"no mention '{mention_id}'")
+
+
+def _reply_visible(document: dict[str, Any], principal: Principal) -> bool:
+    """A canned reply for every tracker (none named) is everybody's; else one is enough."""
+    tracker_ids = document.get("tracker_ids") or []
+    return not tracker_ids or principal.may_see(tracker_ids)
+
+
+def _may_write_reply(tracker_ids: list[str], principal: Principal) -> None:
+    """A console user writes canned replies of their brands only, never ones for everybody."""
+    if principal.brands is None:
+        return
+    if not tracker_ids:
+        raise ApiError(
+            403,
+            "forbidden",
+            "a canned reply for every tracker needs an admin; name your trackers in tracker_ids",
+        )
+    outside = [t for t in tracker_ids if t not in principal.brands]
+    if outside:
+        raise ApiError(
+            404, "unknown_tracker", f"no tracker '{outside[0]}'", {"tracker_id": outside[0]}
+        )
 
 
 async def _json_body(request: Request) -> Any:
@@ -117,8 +161,22 @@ def _inbox_error(exc: InboxError) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message, exc.details, headers=headers)
 
 
+def _public_correction(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The reviewers' correction of the classification, and what it corrects."""
+    correction = item.get("correction")
+    if not correction:
+        return None
+    fields = ("sentiment", "labels", "intent", "note", "actor", "corrected_at", "original")
+    return {k: correction.get(k) for k in fields} | {
+        "model_version": correction.get("model_version")
+    }
+
+
 def _public_item(
-    item: dict[str, Any], mention: dict[str, Any] | None, now: datetime
+    item: dict[str, Any],
+    mention: dict[str, Any] | None,
+    now: datetime,
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
     """A review item as reviewers see it: its state, and the mention it is about."""
     status = item["status"]
@@ -126,13 +184,14 @@ def _public_item(
         status = "claimed"
     decision = item.get("decision")
     classified = (mention or {}).get("classified") or {}
+    tracker_ids = item.get("tracker_ids", [])
     return {
         "mention_id": item["_id"],
         "status": status,
         "escalated": item["status"] == "escalated",
         "priority": item["priority"],
         "reasons": item.get("reasons", []),
-        "tracker_ids": item.get("tracker_ids", []),
+        "tracker_ids": principal.visible(tracker_ids) if principal else tracker_ids,
         "intent": item.get("intent"),
         "language": item.get("language"),
         "platform": item.get("platform"),
@@ -148,11 +207,19 @@ def _public_item(
             if decision
             else None
         ),
+        "correction": _public_correction(item),
         "mention": {
             k: classified.get(k)
             for k in ("text", "url", "author", "metrics", "classification", "in_reply_to")
         },
     }
+
+
+def _review_summary(item: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A mention's review state in the mentions list: status, holder, decision, correction."""
+    public = _public_item(item, None, now)
+    fields = ("status", "escalated", "lease_owner", "lease_until", "decision", "correction")
+    return {k: public[k] for k in fields}
 
 
 def _public_rules(tracker_id: str, document: dict[str, Any] | None) -> dict[str, Any]:
@@ -240,19 +307,123 @@ def build_router(
             "model_version": suite.model_version,
         }
 
+    # --- brand scope -----------------------------------------------------------------------
+
+    async def visible_mention(mention_id: str, principal: Principal) -> dict[str, Any]:
+        """The stored mention, or 404 when there is none or it is another brand's."""
+        document = await inbox.mentions.get(mention_id)
+        if document is None or not principal.may_see(document.get("tracker_ids", [])):
+            raise _not_found(mention_id)
+        return document
+
+    async def check_review_scope(mention_id: str, principal: Principal) -> None:
+        """404 for a review item of another brand (nothing to read for an unscoped caller:
+        the inbox answers 404 itself for an item that does not exist)."""
+        if principal.brands is None:
+            return
+        item = await inbox.review.get(mention_id)
+        if item is None or not principal.may_see(item.get("tracker_ids", [])):
+            raise ApiError(404, "not_found", f"no review item for mention '{mention_id}'")
+
+    def check_tracker_scope(tracker_id: str, principal: Reader) -> None:
+        """Another brand's tracker is, for a console user, one that does not exist."""
+        if not principal.may_see([tracker_id]):
+            raise ApiError(
+                404, "unknown_tracker", f"no tracker '{tracker_id}'", {"tracker_id": tracker_id}
+            )
+
     # --- mentions --------------------------------------------------------------------------
+
+    @router.get(
+        "/mentions",
+        tags=["mentions"],
+        summary="Classified mentions, newest first, with their review state",
+        description=(
+            "Filters: tracker_id, platform, sentiment, language, intent, label, action, "
+            "priority, from and to (created_at, from ≤ t < to, with a timezone offset), q "
+            "(every word must be in the text; words are matched whole, case-insensitive). "
+            "Pages with `limit` (≤ 200) and `cursor`; answers {items, next_cursor}. A console "
+            "user sees only their brands' mentions."
+        ),
+    )
+    async def list_mentions(
+        principal: Reader,
+        tracker_id: QueryId = None,
+        platform: Platform | None = None,
+        sentiment: Sentiment | None = None,
+        language: Annotated[Language | None, Query()] = None,
+        intent: Intent | None = None,
+        label: Annotated[Label | None, Query()] = None,
+        action: RoutingAction | None = None,
+        priority: Priority | None = None,
+        created_from: Annotated[datetime | None, Query(alias="from")] = None,
+        created_to: Annotated[datetime | None, Query(alias="to")] = None,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        cursor: PageCursor = None,
+        limit: PageLimit = 50,
+    ) -> dict[str, Any]:
+        for name, value in (("from", created_from), ("to", created_to)):
+            if value is not None and value.tzinfo is None:
+                raise ApiError(422, "invalid_request", f"{name} needs a timezone offset")
+        try:
+            found = MentionFilter.model_validate(
+                {
+                    "tracker_id": tracker_id,
+                    "platform": platform,
+                    "sentiment": sentiment,
+                    "language": language,
+                    "intent": intent,
+                    "label": label,
+                    "action": action,
+                    "priority": priority,
+                    "from": created_from,
+                    "to": created_to,
+                    "q": q,
+                }
+            )
+        except ValidationError as exc:
+            raise ApiError(422, "invalid_request", validation_summary(exc)) from exc
+        after = None
+        if cursor:
+            at, last_id = decode_cursor(cursor, 2)
+            try:
+                after = (datetime.fromisoformat(at), last_id)
+            except ValueError as exc:
+                raise ApiError(
+                    422, "invalid_cursor", "cursor is not one this API returned"
+                ) from exc
+        documents = await inbox.mentions.search(found, principal.brands, after, limit + 1)
+        now = utc_now()
+        reviews = await inbox.review.get_many([doc["_id"] for doc in documents[:limit]])
+
+        def public(document: dict[str, Any]) -> dict[str, Any]:
+            review = reviews.get(document["_id"])
+            return {
+                **document["classified"],
+                "tracker_ids": principal.visible(document["classified"].get("tracker_ids", [])),
+                "reasons": document.get("reasons", []),
+                "review": _review_summary(review, now) if review else None,
+            }
+
+        return page_of(
+            documents,
+            limit,
+            public,
+            lambda document: [document["created_at"].isoformat(), document["_id"]],
+        )
 
     @router.get("/mentions/{mention_id:path}", tags=["mentions"], summary="One classified mention")
     async def get_mention(mention_id: MentionId, principal: Reader) -> dict[str, Any]:
-        document = await inbox.mentions.get(mention_id)
-        if document is None:
-            raise ApiError(404, "not_found", f"no mention '{mention_id}'")
+        document = await visible_mention(mention_id, principal)
         item = await inbox.review.get(mention_id)
         return {
             **document["classified"],
+            "tracker_ids": principal.visible(document["classified"].get("tracker_ids", [])),
             "reasons": document.get("reasons", []),
             "auto_decision": document.get("auto_decision"),
-            "review": _public_item(item, None, utc_now()) | {"mention": None} if item else None,
+            "review": (
+                _public_item(item, None, utc_now(), principal) | {"mention": None} if item else None
+            ),
         }
 
     # --- review inbox ----------------------------------------------------------------------
@@ -263,8 +434,10 @@ def build_router(
         summary="The review queue: highest priority first, then oldest first",
         description=(
             "Filters: tracker_id, priority, intent, language, platform, status (open — the "
-            "default: waiting and not claimed —, claimed, escalated, done, all). Pages with "
-            "`limit` and the `next_cursor` of the previous page."
+            "default: waiting and not claimed, the Unclaimed tab —, mine: waiting and claimed "
+            "by the caller, waiting: open or escalated whoever holds it (the All tab), "
+            "claimed, escalated, done, all). Pages with `limit` and the `next_cursor` of the "
+            "previous page. A console user sees only their brands' items."
         ),
     )
     async def review_queue(
@@ -285,10 +458,11 @@ def build_router(
             language=language,
             platform=platform,
             status=status,
+            actor=principal.id,
         )
         after = _cursor(cursor, QueuePosition)
         now = utc_now()
-        items = await inbox.review.page(queue, now, after, limit + 1)
+        items = await inbox.review.page(queue, now, after, limit + 1, principal.brands)
         more = len(items) > limit
         items = items[:limit]
         mentions = await inbox.mentions.get_many([item["_id"] for item in items])
@@ -299,9 +473,24 @@ def build_router(
                 rank=last["rank"], created_at=last["created_at"], mention_id=last["_id"]
             ).encode()
         return {
-            "items": [_public_item(item, mentions.get(item["_id"]), now) for item in items],
+            "items": [
+                _public_item(item, mentions.get(item["_id"]), now, principal) for item in items
+            ],
             "next_cursor": next_cursor,
         }
+
+    @router.get(
+        "/review/counts",
+        tags=["review"],
+        summary="The inbox tabs' counts: mine, unclaimed, all (waiting items)",
+        description=(
+            "mine: waiting and claimed by the caller; unclaimed: waiting, nobody holds a lease "
+            "(status=open); all: waiting, claimed or not (status=waiting). Optional tracker_id; "
+            "a console user counts only their brands."
+        ),
+    )
+    async def review_counts(principal: Reader, tracker_id: QueryId = None) -> dict[str, int]:
+        return await inbox.review.counts(tracker_id, principal.id, utc_now(), principal.brands)
 
     @router.post(
         "/review/{mention_id:path}/claim",
@@ -310,21 +499,23 @@ def build_router(
         description=f"A lease lasts {settings.moderation_lease_seconds:g} s; claim again to renew.",
     )
     async def claim(mention_id: MentionId, principal: Reviewer) -> dict[str, Any]:
+        await check_review_scope(mention_id, principal)
         try:
             item = await inbox.claim(mention_id, principal.id)
         except InboxError as exc:
             raise _inbox_error(exc) from exc
-        return _public_item(item, await inbox.mentions.get(mention_id), utc_now())
+        return _public_item(item, await inbox.mentions.get(mention_id), utc_now(), principal)
 
     @router.delete(
         "/review/{mention_id:path}/claim", tags=["review"], summary="Give a claimed item back"
     )
     async def release(mention_id: MentionId, principal: Reviewer) -> dict[str, Any]:
+        await check_review_scope(mention_id, principal)
         try:
             item = await inbox.release(mention_id, principal.id)
         except InboxError as exc:
             raise _inbox_error(exc) from exc
-        return _public_item(item, None, utc_now())
+        return _public_item(item, None, utc_now(), principal)
 
     @router.post(
         "/review/{mention_id:path}/decision",
@@ -339,12 +530,37 @@ def build_router(
     async def decide(
         mention_id: MentionId, request: Request, principal: Reviewer
     ) -> dict[str, Any]:
+        await check_review_scope(mention_id, principal)
         body = await _parse(request, DecisionRequest)
         try:
             item = await inbox.decide(mention_id, principal.id, body)
         except InboxError as exc:
             raise _inbox_error(exc) from exc
-        return _public_item(item, None, utc_now()) | {"mention": None}
+        return _public_item(item, None, utc_now(), principal) | {"mention": None}
+
+    @router.post(
+        "/review/{mention_id:path}/correction",
+        tags=["review"],
+        summary="Correct the mention's sentiment, labels or intent (as a reviewer)",
+        description=(
+            "Body: {sentiment?, labels?, intent?, note?} (at least one of the first three). "
+            "Fields left out keep their earlier correction. Stored on the review item (its "
+            "`correction`), audited (action `correct`) and published as a `Correction` on "
+            "smm.moderation.corrections.v1. The same correction again changes nothing and "
+            "publishes nothing new. 409 `claimed_by_other` while another reviewer holds the "
+            "lease; a decided item may be corrected."
+        ),
+    )
+    async def correct(
+        mention_id: MentionId, request: Request, principal: Reviewer
+    ) -> dict[str, Any]:
+        await check_review_scope(mention_id, principal)
+        body = await _parse(request, CorrectionRequest)
+        try:
+            item = await inbox.correct(mention_id, principal.id, body)
+        except InboxError as exc:
+            raise _inbox_error(exc) from exc
+        return _public_item(item, None, utc_now(), principal) | {"mention": None}
 
     @router.get(
         "/review/{mention_id:path}/audit",
@@ -352,9 +568,7 @@ def build_router(
         summary="Who did what to this mention, when and why (oldest first)",
     )
     async def audit(mention_id: MentionId, principal: Reader) -> dict[str, Any]:
-        mention = await inbox.mentions.get(mention_id)
-        if mention is None:
-            raise ApiError(404, "not_found", f"no mention '{mention_id}'")
+        mention = await visible_mention(mention_id, principal)
         entries = [routing_entry(mention), *await inbox.audit.of(mention_id)]
         return {
             "entries": [
@@ -380,7 +594,9 @@ def build_router(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> dict[str, Any]:
         after = _cursor(cursor, RulesPosition)
-        documents = await rules_store.page(after.tracker_id if after else None, limit + 1)
+        documents = await rules_store.page(
+            after.tracker_id if after else None, limit + 1, principal.brands
+        )
         more = len(documents) > limit
         documents = documents[:limit]
         next_cursor = RulesPosition(tracker_id=documents[-1]["_id"]).encode() if more else None
@@ -394,6 +610,7 @@ def build_router(
         "/rules/{tracker_id}", tags=["rules"], summary="A tracker's rules (defaults if none)"
     )
     async def get_rules(tracker_id: TrackerId, principal: Reader) -> dict[str, Any]:
+        check_tracker_scope(tracker_id, principal)
         return _public_rules(tracker_id, await rules_store.get(tracker_id))
 
     @router.put(
@@ -414,6 +631,7 @@ def build_router(
     async def put_rules(
         tracker_id: TrackerId, request: Request, principal: RulesWriter
     ) -> dict[str, Any]:
+        check_tracker_scope(tracker_id, principal)
         body = _editable(await _json_body(request), "tracker_id", tracker_id)
         try:
             tracker_rules = TrackerRules.model_validate(body)
@@ -439,6 +657,7 @@ def build_router(
         summary="Drop a tracker's rules (the defaults apply again)",
     )
     async def delete_rules(tracker_id: TrackerId, principal: RulesWriter) -> Response:
+        check_tracker_scope(tracker_id, principal)
         if not await rules_store.delete(tracker_id):
             raise ApiError(404, "not_found", f"tracker '{tracker_id}' has no stored rules")
         await rules.refresh(force=True)
@@ -457,15 +676,47 @@ def build_router(
         language: Annotated[str | None, Query(pattern=r"^[a-z]{2}$")] = None,
         tracker_id: QueryId = None,
     ) -> dict[str, Any]:
+        if tracker_id is not None and not principal.may_see([tracker_id]):
+            return {"canned_replies": []}
         documents = await canned.list(language, tracker_id)
-        return {"canned_replies": [_public_reply(doc) for doc in documents]}
+        return {
+            "canned_replies": [
+                _public_reply(doc) for doc in documents if _reply_visible(doc, principal)
+            ]
+        }
+
+    async def visible_reply(reply_id: str, principal: Principal) -> dict[str, Any]:
+        document = await canned.get(reply_id)
+        if document is None or not _reply_visible(document, principal):
+            raise ApiError(404, "not_found", f"no canned reply '{reply_id}'")
+        return document
 
     @router.get("/canned-replies/{reply_id}", tags=["canned replies"], summary="One canned reply")
     async def get_reply(reply_id: ReplyId, principal: Reader) -> dict[str, Any]:
-        document = await canned.get(reply_id)
-        if document is None:
-            raise ApiError(404, "not_found", f"no canned reply '{reply_id}'")
-        return _public_reply(document)
+        return _public_reply(await visible_reply(reply_id, principal))
+
+    @router.post(
+        "/canned-replies/{reply_id}/render",
+        tags=["canned replies"],
+        summary="A canned reply as it would answer a mention, and what it leaves unfilled",
+        description=(
+            "Body: {mention_id}. Answers {text, missing}: the rendered text and the "
+            "placeholders this mention leaves empty (e.g. `author` for a name that is not "
+            "plain words); a decision with a canned reply that leaves one empty is refused "
+            "(422 `unfilled_placeholder`), so the console sends the text written out instead."
+        ),
+    )
+    async def render_reply(
+        reply_id: ReplyId, request: Request, principal: Reader
+    ) -> dict[str, Any]:
+        body = await _parse(request, RenderRequest)
+        await visible_reply(reply_id, principal)
+        await visible_mention(body.mention_id, principal)
+        try:
+            text, missing = await inbox.render_canned(reply_id, body.mention_id, principal.id)
+        except InboxError as exc:
+            raise _inbox_error(exc) from exc
+        return {"text": text, "missing": missing}
 
     @router.post(
         "/canned-replies",
@@ -475,6 +726,7 @@ def build_router(
     )
     async def create_reply(request: Request, principal: RulesWriter) -> dict[str, Any]:
         reply = await _parse(request, CannedReply)
+        _may_write_reply(reply.tracker_ids, principal)
         if not await canned.create(reply.model_dump(mode="json")):
             raise ApiError(409, "conflict", f"canned reply '{reply.id}' exists; use PUT")
         document = await canned.get(reply.id)
@@ -487,11 +739,14 @@ def build_router(
     async def replace_reply(
         reply_id: ReplyId, request: Request, principal: RulesWriter
     ) -> dict[str, Any]:
+        if principal.brands is not None:
+            await visible_reply(reply_id, principal)
         body = _editable(await _json_body(request), "id", reply_id)
         try:
             reply = CannedReply.model_validate(body)
         except ValidationError as exc:
             raise ApiError(422, "invalid_request", validation_summary(exc)) from exc
+        _may_write_reply(reply.tracker_ids, principal)
         document = await canned.replace(reply.model_dump(mode="json"))
         if document is None:
             raise ApiError(404, "not_found", f"no canned reply '{reply_id}'")
@@ -504,6 +759,10 @@ def build_router(
         summary="Delete a canned reply",
     )
     async def delete_reply(reply_id: ReplyId, principal: RulesWriter) -> Response:
+        if principal.brands is not None:
+            _may_write_reply(
+                (await visible_reply(reply_id, principal)).get("tracker_ids", []), principal
+            )
         if not await canned.delete(reply_id):
             raise ApiError(404, "not_found", f"no canned reply '{reply_id}'")
         return Response(status_code=204)

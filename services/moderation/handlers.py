@@ -1,18 +1,26 @@
 """Moderation's Kafka side: raw mentions in (in batches); classified mentions, decisions,
-urgent alerts and reply commands out."""
+urgent alerts, reply commands and reviewers' corrections out."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
 from services.moderation.pipeline import ModerationPublishers
-from shared.events import Alert, ClassifiedMention, Mention, ModerationDecision, ScheduleCommand
+from shared.events import (
+    Alert,
+    ClassifiedMention,
+    Correction,
+    Mention,
+    ModerationDecision,
+    ScheduleCommand,
+)
 from shared.kafka import BatchProducer, EventPublisher, batch_consumer
 from shared.service import ServiceRuntime
 from shared.topics import (
     ALERTS,
     MENTIONS_CLASSIFIED,
     MENTIONS_RAW,
+    MODERATION_CORRECTIONS,
     MODERATION_DECISIONS,
     POSTS_COMMANDS,
 )
@@ -36,6 +44,7 @@ def publishers(runtime: ServiceRuntime) -> ModerationPublishers:
         decisions=EventPublisher(broker, MODERATION_DECISIONS, ModerationDecision, settings, batch),
         alerts=EventPublisher(broker, ALERTS, Alert, settings, batch),
         commands=EventPublisher(broker, POSTS_COMMANDS, ScheduleCommand, settings),
+        corrections=EventPublisher(broker, MODERATION_CORRECTIONS, Correction, settings),
     )
 
 

@@ -16,8 +16,22 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.moderation.domain.replies import TemplateError, render, safe_author, safe_handle
-from services.moderation.domain.review import DecisionRequest, lease_active, reply_post_id
+from services.moderation.domain.replies import (
+    TemplateError,
+    render,
+    safe_author,
+    safe_handle,
+    unfilled,
+)
+from services.moderation.domain.review import (
+    CORRECTABLE,
+    CorrectionRequest,
+    DecisionRequest,
+    changes_nothing,
+    corrected_values,
+    lease_active,
+    reply_post_id,
+)
 from services.moderation.domain.rules import priority_max
 from services.moderation.pipeline import ModerationPublishers, RulesRegistry
 from services.moderation.storage import (
@@ -27,7 +41,7 @@ from services.moderation.storage import (
     MentionStore,
     ReviewStore,
 )
-from shared.events import ModerationDecision, ScheduleCommand, utc_now
+from shared.events import Correction, ModerationDecision, ScheduleCommand, utc_now
 from shared.logging import bound_ids, get_logger
 from shared.metrics import registry
 
@@ -37,6 +51,11 @@ DECISIONS = Counter(
     "smm_moderation_decisions_total",
     "Decisions taken in the review inbox, by action.",
     ["action"],
+    registry=registry,
+)
+CORRECTIONS = Counter(
+    "smm_moderation_corrections_total",
+    "Classifications corrected by reviewers in the inbox.",
     registry=registry,
 )
 
@@ -245,21 +264,15 @@ class Inbox:
                 raise InboxError(
                     422, "unknown_canned_reply", f"no canned reply '{reply.canned_reply_id}'"
                 )
-            author = mention.get("author") or {}
-            brand = next((r.brand for r in rules if r.brand), None) or (
-                tracker_ids[0] if tracker_ids else ""
-            )
-            values = {
-                "author": safe_author(author.get("display_name"), author.get("handle")),
-                "handle": safe_handle(author.get("handle")),
-                "brand": brand,
-                "platform": mention["platform"],
-                "reviewer": actor,
-            }
-            try:
-                text = render(canned["text"], values)
-            except TemplateError as exc:
-                raise InboxError(422, "invalid_template", str(exc)) from exc
+            text, missing = self._render(canned["text"], self.reply_values(mention, actor))
+            if missing:
+                raise InboxError(
+                    422,
+                    "unfilled_placeholder",
+                    "this mention leaves " + ", ".join(f"{{{m}}}" for m in missing) + " of the "
+                    "canned reply empty: send the text written out instead",
+                    {"missing": missing},
+                )
         if not text:
             raise InboxError(422, "empty_reply", "the reply renders to an empty text")
         post_id = reply_post_id(mention_id)
@@ -275,14 +288,140 @@ class Inbox:
             occurred_at=now,
         )
 
+    def reply_values(self, mention: dict[str, Any], actor: str) -> dict[str, str]:
+        """What a canned reply's placeholders stand for in an answer to `mention` (the
+        classified event as stored) written by `actor`; "" where there is nothing safe."""
+        tracker_ids: list[str] = mention.get("tracker_ids") or []
+        rules = [compiled.rules for _, compiled in self.rules.for_trackers(tracker_ids)]
+        author = mention.get("author") or {}
+        brand = next((r.brand for r in rules if r.brand), None) or (
+            tracker_ids[0] if tracker_ids else ""
+        )
+        return {
+            "author": safe_author(author.get("display_name"), author.get("handle")),
+            "handle": safe_handle(author.get("handle")),
+            "brand": brand,
+            "platform": mention.get("platform") or "",
+            "reviewer": actor,
+        }
+
+    @staticmethod
+    def _render(template: str, values: dict[str, str]) -> tuple[str, list[str]]:
+        try:
+            return render(template, values), unfilled(template, values)
+        except TemplateError as exc:
+            raise InboxError(422, "invalid_template", str(exc)) from exc
+
+    async def render_canned(
+        self, reply_id: str, mention_id: str, actor: str
+    ) -> tuple[str, list[str]]:
+        """A canned reply as it would answer a mention, and the placeholders left empty."""
+        canned = await self.canned.get(reply_id)
+        if canned is None:
+            raise InboxError(404, "not_found", f"no canned reply '{reply_id}'")
+        document = await self.mentions.get(mention_id)
+        if document is None:
+            raise InboxError(404, "not_found", f"no mention '{mention_id}'")
+        return self._render(canned["text"], self.reply_values(document["classified"], actor))
+
+    async def correct(
+        self, mention_id: str, actor: str, request: CorrectionRequest
+    ) -> dict[str, Any]:
+        """Store a reviewer's correction on the review item, audit it, publish `Correction`.
+
+        The same correction again changes nothing and publishes nothing new; if its event was
+        not acknowledged the first time, the stored event (same id) is published again.
+        """
+        now = utc_now()
+        current = await self.review.get(mention_id)
+        document = await self.mentions.get(mention_id)
+        if current is None or document is None:
+            raise InboxError(404, "not_found", f"no review item for mention '{mention_id}'")
+        earlier = current.get("correction")
+        values = corrected_values(earlier, request)
+        if earlier is not None and changes_nothing(earlier, values):
+            if not earlier.get("published"):
+                await self._publish_correction(mention_id, earlier)
+            return current
+        classification = document["classified"]["classification"]
+        event = Correction(
+            mention_id=mention_id,
+            tracker_ids=current.get("tracker_ids", []),
+            actor=actor,
+            sentiment=values["sentiment"],
+            labels=values["labels"],
+            intent=values["intent"],
+            note=values["note"],
+            original_sentiment=classification["sentiment"],
+            original_labels=classification.get("labels", []),
+            original_intent=classification["intent"],
+            model_version=classification["model_version"],
+            corrected_at=now,
+            occurred_at=now,
+        )
+        original = {name: classification.get(name) for name in CORRECTABLE}
+        correction = {
+            **values,
+            "actor": actor,
+            "corrected_at": now,
+            "original": original,
+            "model_version": event.model_version,
+            "event": event.model_dump(mode="json"),
+            "published": False,
+        }
+        item = await self.review.correct(mention_id, actor, now, correction)
+        if item is None:
+            raise await self._refusal(mention_id, actor, now, correcting=True)
+        changed = {name: values[name] for name in CORRECTABLE if values[name] is not None}
+        await self.audit.append(
+            mention_id,
+            actor,
+            "correct",
+            values["note"] or "",
+            details={
+                "corrected": changed,
+                "original": original,
+                "model_version": event.model_version,
+            },
+            entry_id=f"{mention_id}:{event.event_id}",
+            at=now,
+        )
+        CORRECTIONS.inc()
+        await self._publish_correction(mention_id, correction)
+        return item
+
+    async def _publish_correction(self, mention_id: str, correction: dict[str, Any]) -> None:
+        """Publish a stored correction's event; 503 when Kafka does not acknowledge in time
+        (the correction stays stored: the same request again publishes it)."""
+        if self.out.corrections is None:
+            return
+        event = Correction.model_validate(correction["event"])
+        try:
+            await asyncio.wait_for(
+                self.out.corrections.publish(event, mention_id), self.publish_timeout
+            )
+        except Exception as exc:
+            log.exception("correction stored but not yet published", mention_id=mention_id)
+            raise InboxError(
+                503,
+                "broker_unavailable",
+                "the correction is stored; Kafka did not acknowledge it yet, retry the request",
+            ) from exc
+        await self.review.correction_published(mention_id, str(event.event_id))
+
     async def _refusal(
-        self, mention_id: str, actor: str, now: datetime, releasing: bool = False
+        self,
+        mention_id: str,
+        actor: str,
+        now: datetime,
+        releasing: bool = False,
+        correcting: bool = False,
     ) -> InboxError:
         """Why a claim, release or decision did not apply, read back after the atomic attempt."""
         item = await self.review.get(mention_id)
         if item is None:
             return InboxError(404, "not_found", f"no review item for mention '{mention_id}'")
-        if item["status"] == "done":
+        if item["status"] == "done" and not correcting:
             decision = item.get("decision") or {}
             return InboxError(
                 409,

@@ -142,6 +142,8 @@ class ModerationPublishers:
     decisions: EventPublisher
     alerts: EventPublisher
     commands: EventPublisher
+    #: The inbox's corrections (None where nothing corrects, e.g. a consumer-only test).
+    corrections: EventPublisher | None = None
 
 
 def _key_alert(event: Alert) -> str:

@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from services.moderation.domain.review import QueueFilter, QueuePosition
 from services.moderation.domain.routing import Outcome
 from services.moderation.domain.rules import PRIORITY_RANK, Route
+from services.moderation.domain.search import MentionFilter, words_of
 from shared.events import Alert, ClassifiedMention, ModerationDecision, Priority, utc_now
 from shared.mongo import Document, insert_new
 
@@ -37,9 +38,14 @@ WAITING = ["open", "escalated"]
 
 #: Few secondary indexes on purpose: every index costs on each insert of the consumer's hot
 #: path (SecantusDB, the local server, writes at a third of the speed with three of them).
-#: Mentions are read by id only; the inbox is read in queue order.
+#: Mentions are read by id, and listed newest first (`GET /v1/mentions`) for a brand or by a
+#: word of their text; the inbox is read in queue order.
+NEWEST_ORDER = [("created_at", DESCENDING), ("_id", DESCENDING)]
 INDEXES: dict[str, list[IndexModel]] = {
-    MENTIONS: [],
+    MENTIONS: [
+        IndexModel([("tracker_ids", ASCENDING), *NEWEST_ORDER], name="newest_by_tracker"),
+        IndexModel([("words", ASCENDING), *NEWEST_ORDER], name="newest_by_word"),
+    ],
     REVIEW: [
         IndexModel(
             [("status", ASCENDING), ("rank", DESCENDING), ("created_at", ASCENDING)],
@@ -62,6 +68,13 @@ def _outcome_document(outcome: Outcome) -> Document:
         "action": c.action,
         "priority": c.priority,
         "reasons": list(outcome.route.reasons),
+        # What `GET /v1/mentions` filters on, as native fields (the event below is opaque).
+        "platform": c.platform,
+        "sentiment": c.classification.sentiment,
+        "language": c.classification.language,
+        "intent": c.classification.intent,
+        "labels": list(c.classification.labels),
+        "words": words_of(c.text),
         # The events as published, byte for byte: a redelivery republishes exactly these, and
         # one binary field costs the database far less than the nested document would.
         "classified": outcome.classified_bytes,
@@ -170,18 +183,90 @@ class MentionStore:
         documents = await self._mentions.find({"_id": {"$in": list(mention_ids)}}).to_list(None)
         return {doc["_id"]: _readable(doc) for doc in documents}
 
+    async def search(
+        self,
+        found: MentionFilter,
+        brands: frozenset[str] | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[Document]:
+        """Up to `limit` mentions newest first (created_at, then id), after `after`.
 
-def _queue_query(queue: QueueFilter, now: datetime, after: QueuePosition | None) -> Document:
+        `brands` (a console user's trackers) narrows to mentions of those trackers; the
+        tracker clause leads, so `newest_by_tracker` serves the console's stream, and a
+        search by words uses `newest_by_word`.
+        """
+        query = _mentions_query(found, brands, after)
+        if query is None:
+            return []
+        cursor = self._mentions.find(query).sort(NEWEST_ORDER).limit(limit)
+        return [_readable(document) for document in await cursor.to_list(None)]
+
+
+def _mentions_query(
+    found: MentionFilter, brands: frozenset[str] | None, after: tuple[datetime, str] | None
+) -> Document | None:
+    """The query of `MentionStore.search`; None when it can find nothing (another brand)."""
+    clauses: list[Document] = []
+    if found.tracker_id is not None:
+        if brands is not None and found.tracker_id not in brands:
+            return None
+        clauses.append({"tracker_ids": found.tracker_id})
+    elif brands is not None:
+        clauses.append({"tracker_ids": {"$in": sorted(brands)}})
+    for name in ("platform", "sentiment", "language", "intent", "action", "priority"):
+        value = getattr(found, name)
+        if value is not None:
+            clauses.append({name: value})
+    if found.label is not None:
+        clauses.append({"labels": found.label})
+    window: Document = {}
+    if found.created_from is not None:
+        window["$gte"] = found.created_from
+    if found.created_to is not None:
+        window["$lt"] = found.created_to
+    if window:
+        clauses.append({"created_at": window})
+    words = found.query_words()
+    if words:
+        clauses.append({"words": {"$all": words}})
+    if after is not None:
+        at, mention_id = after
+        clauses.append(
+            {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": mention_id}}]}
+        )
+    return {"$and": clauses} if clauses else {}
+
+
+def _queue_query(
+    queue: QueueFilter,
+    now: datetime,
+    after: QueuePosition | None,
+    brands: frozenset[str] | None = None,
+) -> Document | None:
+    """The queue's query; None when it can find nothing (a tracker outside `brands`)."""
     clauses: list[Document] = []
     free = {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
     if queue.status == "open":
         clauses += [{"status": {"$in": WAITING}}, free]
     elif queue.status == "claimed":
         clauses += [{"status": {"$in": WAITING}}, {"lease_until": {"$gt": now}}]
+    elif queue.status == "mine":
+        clauses += [
+            {"status": {"$in": WAITING}},
+            {"lease_owner": queue.actor},
+            {"lease_until": {"$gt": now}},
+        ]
+    elif queue.status == "waiting":
+        clauses.append({"status": {"$in": WAITING}})
     elif queue.status != "all":
         clauses.append({"status": queue.status})
     if queue.tracker_id is not None:
+        if brands is not None and queue.tracker_id not in brands:
+            return None
         clauses.append({"tracker_ids": queue.tracker_id})
+    elif brands is not None:
+        clauses.append({"tracker_ids": {"$in": sorted(brands)}})
     for name in ("priority", "intent", "language", "platform"):
         value = getattr(queue, name)
         if value is not None:
@@ -213,13 +298,64 @@ class ReviewStore:
         self._review = db[REVIEW]
 
     async def page(
-        self, queue: QueueFilter, now: datetime, after: QueuePosition | None, limit: int
+        self,
+        queue: QueueFilter,
+        now: datetime,
+        after: QueuePosition | None,
+        limit: int,
+        brands: frozenset[str] | None = None,
     ) -> list[Document]:
-        cursor = self._review.find(_queue_query(queue, now, after)).sort(QUEUE_ORDER)
+        query = _queue_query(queue, now, after, brands)
+        if query is None:
+            return []
+        cursor = self._review.find(query).sort(QUEUE_ORDER)
         return await cursor.limit(limit).to_list(None)
+
+    async def counts(
+        self, tracker_id: str | None, actor: str, now: datetime, brands: frozenset[str] | None
+    ) -> dict[str, int]:
+        """The inbox tabs: waiting items leased to `actor`, not leased, and all waiting."""
+        counts: dict[str, int] = {}
+        for tab, status in (("mine", "mine"), ("unclaimed", "open"), ("all", "waiting")):
+            queue = QueueFilter(tracker_id=tracker_id, status=status, actor=actor)
+            query = _queue_query(queue, now, None, brands)
+            counts[tab] = 0 if query is None else await self._review.count_documents(query)
+        return counts
 
     async def get(self, mention_id: str) -> Document | None:
         return await self._review.find_one({"_id": mention_id})
+
+    async def get_many(self, mention_ids: Sequence[str]) -> dict[str, Document]:
+        documents = await self._review.find({"_id": {"$in": list(mention_ids)}}).to_list(None)
+        return {doc["_id"]: doc for doc in documents}
+
+    async def correct(
+        self, mention_id: str, actor: str, now: datetime, correction: Document
+    ) -> Document | None:
+        """Store a correction; None when another reviewer holds the lease (or no item).
+
+        A decided item may still be corrected: what the mention is does not change with what
+        was done about it.
+        """
+        return await self._review.find_one_and_update(
+            {
+                "_id": mention_id,
+                "$or": [
+                    {"lease_until": None},
+                    {"lease_until": {"$lte": now}},
+                    {"lease_owner": actor},
+                ],
+            },
+            {"$set": {"correction": correction}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def correction_published(self, mention_id: str, event_id: str) -> None:
+        """Mark the stored correction's event as acknowledged by Kafka."""
+        await self._review.update_one(
+            {"_id": mention_id, "correction.event.event_id": event_id},
+            {"$set": {"correction.published": True}},
+        )
 
     async def claim(
         self, mention_id: str, actor: str, now: datetime, lease: timedelta
@@ -367,9 +503,15 @@ class RulesStore:
     async def all(self) -> list[Document]:
         return await self._rules.find({}).sort("_id").to_list(None)
 
-    async def page(self, after: str | None, limit: int) -> list[Document]:
-        """Up to `limit` rule sets in tracker id order, after the tracker id `after`."""
-        query: Document = {} if after is None else {"_id": {"$gt": after}}
+    async def page(
+        self, after: str | None, limit: int, brands: frozenset[str] | None = None
+    ) -> list[Document]:
+        """Up to `limit` rule sets in tracker id order, after the tracker id `after`, of the
+        trackers `brands` (None: all)."""
+        ids: Document = {} if after is None else {"$gt": after}
+        if brands is not None:
+            ids["$in"] = sorted(brands)
+        query: Document = {"_id": ids} if ids else {}
         return await self._rules.find(query).sort("_id").limit(limit).to_list(None)
 
     async def get(self, tracker_id: str) -> Document | None:

@@ -69,6 +69,17 @@ VALID: dict[str, dict[str, Any]] = {
         "reply_post_id": "post-55",
         "decided_at": "2026-03-29T00:20:00Z",
     },
+    "Correction": {
+        "mention_id": "mastodon:1098",
+        "tracker_ids": ["roestwerk"],
+        "actor": "rita@example.com",
+        "sentiment": "negative",
+        "original_sentiment": "positive",
+        "original_labels": [],
+        "original_intent": "praise",
+        "model_version": "suite-1",
+        "corrected_at": "2026-03-29T00:21:00Z",
+    },
     "PostCommand": {
         "command": "schedule",
         "post_id": "post-55",

@@ -89,6 +89,16 @@ def render(template: str, values: Mapping[str, str]) -> str:
     return "".join(parts).strip()
 
 
+def unfilled(template: str, values: Mapping[str, str]) -> list[str]:
+    """The placeholders of a template that `values` leave empty, each once, in order: a reply
+    with one of them is not sent (a person writes the text instead)."""
+    missing: list[str] = []
+    for name in placeholders_of(template):
+        if not values.get(name) and name not in missing:
+            missing.append(name)
+    return missing
+
+
 def _plain(text: str) -> str:
     """NFKC (full-width letters and dots are plain ones), no control or format characters (bidi
     overrides, zero-width spaces), and every run of white space one space."""

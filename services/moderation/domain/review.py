@@ -10,11 +10,12 @@ import binascii
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from services.moderation.domain import StrictModel
+from services.moderation.domain.search import Label
 from shared.events import (
     DecisionAction,
     Identifier,
@@ -22,13 +23,16 @@ from shared.events import (
     Model,
     Platform,
     Priority,
+    Sentiment,
     UtcDatetime,
 )
 
 #: `open`: waiting for a reviewer (also escalated ones), `claimed`: someone holds a lease,
 #: `escalated`: handed up, `done`: decided.
 ReviewStatus = Literal["open", "claimed", "escalated", "done"]
-StatusFilter = Literal["open", "claimed", "escalated", "done", "all"]
+#: The queue's filters; `mine`: waiting and leased to the caller (the inbox's Mine tab),
+#: `waiting`: open or escalated, whoever holds it (the All tab).
+StatusFilter = Literal["open", "claimed", "mine", "waiting", "escalated", "done", "all"]
 
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2_000)]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]
@@ -47,6 +51,8 @@ class QueueFilter(Model):
     language: Language | None = None
     platform: Platform | None = None
     status: StatusFilter = "open"
+    #: Who asks: `mine` means leased to them.
+    actor: str | None = None
 
 
 class PagePosition(Model):
@@ -122,3 +128,43 @@ def reply_post_id(mention_id: str) -> str:
 
 def lease_active(lease_until: datetime | None, now: datetime) -> bool:
     return lease_until is not None and lease_until > now
+
+
+#: The classification fields a reviewer may correct.
+CORRECTABLE = ("sentiment", "labels", "intent")
+
+
+class CorrectionRequest(StrictModel):
+    """A reviewer's correction of the classifiers: what the mention really is."""
+
+    sentiment: Sentiment | None = None
+    labels: list[Label] | None = Field(default=None, max_length=20)
+    intent: Intent | None = None
+    note: Reason | None = None
+
+    @model_validator(mode="after")
+    def _corrects_something(self) -> Self:
+        if self.sentiment is None and self.labels is None and self.intent is None:
+            raise ValueError("give at least one of sentiment, labels and intent")
+        if self.labels is not None:
+            self.labels = sorted(set(self.labels))
+        return self
+
+
+def corrected_values(earlier: dict[str, Any] | None, request: CorrectionRequest) -> dict[str, Any]:
+    """The correction after this request: its fields over the earlier correction's (a field
+    left out stays as corrected before, or uncorrected: None), and its note."""
+    values = {name: (earlier or {}).get(name) for name in CORRECTABLE}
+    for name in CORRECTABLE:
+        value = getattr(request, name)
+        if value is not None:
+            values[name] = value
+    values["note"] = request.note if request.note is not None else (earlier or {}).get("note")
+    return values
+
+
+def changes_nothing(earlier: dict[str, Any] | None, values: dict[str, Any]) -> bool:
+    """Whether a correction repeats the stored one (a retried request, a double click)."""
+    if earlier is None:
+        return False
+    return all(earlier.get(name) == values[name] for name in (*CORRECTABLE, "note"))
