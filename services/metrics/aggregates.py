@@ -344,7 +344,7 @@ class MentionAggregates:
             if known is not None:
                 rollups[key] = known
         with _step("rollups_read"):
-            read = await _find_ids(self._rollups, touched - rollups.keys())
+            read = await find_ids(self._rollups, touched - rollups.keys())
         for doc in read:
             rollups[doc["_id"]] = doc
         self._remember({doc["_id"]: doc for doc in read})
@@ -476,7 +476,7 @@ class MentionAggregates:
         written: dict[str, Document] = {}
         while todo:
             if writes is None:
-                stored = {doc["_id"]: doc for doc in await _find_ids(self._rollups, todo)}
+                stored = {doc["_id"]: doc for doc in await find_ids(self._rollups, todo)}
                 writes = _rollup_writes(journal_id, todo, stored, pending)
             lost = set(await _replace_all(self._rollups, writes.operations()))
             for index, key in enumerate(writes.keys):
@@ -526,7 +526,7 @@ class MentionAggregates:
         with_entries = {floor_to(moment, "day") for moment in entries_on}
         projection = {"tracker_id": 1, "day": 1} | dict.fromkeys(parts, 1)
         lookups = [
-            _find_ids(
+            find_ids(
                 self._rollups,
                 [rollup_id(t, d) for t in tracker_ids for d in days if (d in with_entries) == e],
                 projection | ({"e": 1} if e else {}),
@@ -586,6 +586,27 @@ class MentionAggregates:
                     if replied is not None and mention_id in replied:
                         totals.replies.append((from_micros(at), replied[mention_id], action))
         return totals
+
+    async def counted_entries(
+        self, tracker_id: str, start: datetime, end: datetime
+    ) -> list[tuple[Entry, int]]:
+        """The entries (with their times) of a tracker's counted mentions created in
+        [start, end): the same entries, by the same rule, that `window_totals` reads each
+        author's largest follower count from (`potential_reach`)."""
+        if end <= start:
+            return []
+        sums = await self._day_sums([tracker_id], start, end, ["e"])
+        first, last = micros(start), micros(end)
+        counted: list[tuple[Entry, int]] = []
+        for (_, day), day_sums in sums.items():
+            for hour in day_sums.hours():
+                hour_start = day + timedelta(hours=int(hour))
+                if hour_start >= end or hour_start + HOUR <= start:
+                    continue
+                for entry, times in day_sums.hour_entries(hour).items():
+                    if times > 0 and entry[5] != "hide" and first <= entry[0] < last:
+                        counted.append((entry, times))
+        return counted
 
     async def buckets(
         self, tracker_id: str, unit: Unit, start: datetime, end: datetime
@@ -830,7 +851,7 @@ async def _replace_all(
     return []
 
 
-async def _find_ids(
+async def find_ids(
     collection: AsyncCollection[Document],
     ids: Iterable[str],
     projection: Document | None = None,

@@ -1,4 +1,7 @@
-"""Metrics' HTTP API: KPI snapshots and time series for any window, and recent alerts."""
+"""Metrics' HTTP API: KPI snapshots, time series and voices for any window, and recent alerts.
+
+A user acting through the console sees only their brands: another tracker answers 404 as if
+it did not exist, and the alerts list leaves other trackers' out."""
 
 from __future__ import annotations
 
@@ -11,12 +14,15 @@ from pydantic import AwareDatetime
 from services.metrics.domain.windows import UNITS, Unit, is_aligned
 from services.metrics.kpis import KpiCalculator, Timeseries
 from services.metrics.storage import AlertStore
+from services.metrics.voices import VoiceBoard, Voices
 from shared.auth import Principal, require_scope
 from shared.errors import ApiError
 from shared.events import Alert, KpiSnapshot
 
 #: Most points one time series answer may hold (an hourly series of about 200 days).
 MAX_POINTS = 5_000
+#: Most voices per list of one `/v1/voices` answer.
+MAX_VOICES = 50
 IDENTIFIER = r"^[^$\s][^\s]*$"
 
 Reader = Annotated[Principal, Depends(require_scope("read"))]
@@ -41,10 +47,19 @@ def _checked_window(start: datetime, end: datetime, max_days: int) -> None:
         )
 
 
-def build_router(kpis: KpiCalculator, alerts: AlertStore, max_window_days: int) -> APIRouter:
+def _visible(principal: Principal, tracker_id: str) -> None:
+    """404 for a tracker outside the caller's brands, the same whether it exists or not."""
+    if principal.brands is not None and tracker_id not in principal.brands:
+        raise ApiError(404, "not_found", "no such tracker", {"tracker_id": tracker_id})
+
+
+def build_router(
+    kpis: KpiCalculator, voices: VoiceBoard, alerts: AlertStore, max_window_days: int
+) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["kpis"])
 
-    async def known_tracker(tracker_id: str) -> None:
+    async def known_tracker(tracker_id: str, principal: Principal) -> None:
+        _visible(principal, tracker_id)
         if not await kpis.tracker_exists(tracker_id):
             raise ApiError(404, "unknown_tracker", f"no tracker '{tracker_id}' and no data for it")
 
@@ -57,7 +72,7 @@ def build_router(kpis: KpiCalculator, alerts: AlertStore, max_window_days: int) 
         tracker_id: TrackerId, start: From, end: To, principal: Reader
     ) -> KpiSnapshot:
         _checked_window(start, end, max_window_days)
-        await known_tracker(tracker_id)
+        await known_tracker(tracker_id, principal)
         return await kpis.snapshot(tracker_id, start, end)
 
     @router.get(
@@ -82,8 +97,30 @@ def build_router(kpis: KpiCalculator, alerts: AlertStore, max_window_days: int) 
             )
         if (end - start) / UNITS[unit] > MAX_POINTS:
             raise ApiError(422, "too_many_points", f"at most {MAX_POINTS} buckets; use bucket=day")
-        await known_tracker(tracker_id)
+        await known_tracker(tracker_id, principal)
         return await kpis.timeseries(tracker_id, start, end, unit)
+
+    @router.get(
+        "/voices",
+        summary="A tracker's authors with the largest reach and the most mentions in [from, to)",
+        description=(
+            "Counted like the KPIs: distinct mentions matched to the tracker by `created_at`, "
+            "spam hidden automatically left out; an author is platform + author id, their "
+            "reach their largest `followers` in the window (what they add to "
+            "`potential_reach`). Two rankings of `limit` voices each."
+        ),
+        response_model=Voices,
+    )
+    async def get_voices(
+        tracker_id: TrackerId,
+        start: From,
+        end: To,
+        principal: Reader,
+        limit: Annotated[int, Query(ge=1, le=MAX_VOICES, description="voices per list")] = 10,
+    ) -> Voices:
+        _checked_window(start, end, max_window_days)
+        await known_tracker(tracker_id, principal)
+        return await voices.voices(tracker_id, start, end, limit)
 
     @router.get("/alerts", summary="Alerts emitted, newest first")
     async def get_alerts(
@@ -94,7 +131,12 @@ def build_router(kpis: KpiCalculator, alerts: AlertStore, max_window_days: int) 
         since: Annotated[AwareDatetime | None, Query(description="window_start ≥ this")] = None,
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
     ) -> dict[str, Any]:
-        documents = await alerts.recent(tracker_id, since, limit)
+        wanted = None if tracker_id is None else [tracker_id]
+        if principal.brands is not None:
+            wanted = principal.visible(wanted if wanted is not None else sorted(principal.brands))
+            if not wanted:
+                return {"alerts": []}
+        documents = await alerts.recent(wanted, since, limit)
         return {
             "alerts": [
                 Alert.model_validate(doc["alert"]).model_dump(mode="json") for doc in documents

@@ -11,6 +11,7 @@ from services.metrics.aggregates import MentionAggregates
 from services.metrics.alerts import SpikeDetector
 from services.metrics.kpis import KpiCalculator
 from services.metrics.snapshots import SnapshotScheduler
+from services.metrics.voices import VoiceBoard
 from shared.http import create_http_app
 from shared.service import ServiceRuntime
 from shared.settings import Settings
@@ -23,8 +24,9 @@ def build_app(settings: Settings) -> FastAPI:
     engagement = storage.EngagementStore(runtime.db)
     trackers = storage.TrackerDirectory(runtime.db)
     alerts = storage.AlertStore(runtime.db)
+    labels = storage.AuthorLabels(runtime.db)
     out = handlers.publishers(runtime)
-    handlers.register(runtime, aggregates, posts, engagement)
+    handlers.register(runtime, aggregates, posts, engagement, labels)
 
     kpis = KpiCalculator(aggregates, posts, engagement, trackers, settings.metrics_channel_trackers)
     scheduler = SnapshotScheduler(
@@ -47,6 +49,13 @@ def build_app(settings: Settings) -> FastAPI:
     runtime.add_background_task("spike-alerts", spikes.run)
     return create_http_app(
         runtime,
-        routers=[api.build_router(kpis, alerts, settings.metrics_max_window_days)],
+        routers=[
+            api.build_router(
+                kpis,
+                VoiceBoard(aggregates, labels),
+                alerts,
+                settings.metrics_max_window_days,
+            )
+        ],
         description="KPIs by event time: volume, reach, sentiment, share of voice, engagement.",
     )

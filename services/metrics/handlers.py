@@ -17,7 +17,7 @@ from faststream.kafka import KafkaMessage
 
 from services.metrics import exporter
 from services.metrics.aggregates import MentionAggregates
-from services.metrics.storage import EngagementStore, PostStore
+from services.metrics.storage import AuthorLabels, EngagementStore, PostStore
 from shared.dlq import apply_or_dead_letter, decode_batch
 from shared.events import (
     Alert,
@@ -81,6 +81,7 @@ def register(
     aggregates: MentionAggregates,
     posts: PostStore,
     engagement: EngagementStore,
+    labels: AuthorLabels,
 ) -> None:
     """One batch subscriber over the four input topics.
 
@@ -97,6 +98,7 @@ def register(
             for record, mention in records
         ]
         applied = await aggregates.apply(positioned)
+        await labels.record([mention for _, mention in records if mention.tracker_ids])
         exporter.count_mentions(applied.new, len(applied.changed))
         log.info(
             "mentions aggregated",

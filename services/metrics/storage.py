@@ -5,12 +5,15 @@ and the repositories over them.
 - `metrics_posts`, `metrics_engagement`, `metrics_followers`: our posts, each post's latest
   engagement observation, and our accounts' follower counts over time;
 - `metrics_alerts`: one document per tracker and hour, so a spike alert is emitted once;
-- `metrics_leases`: which replica publishes the scheduled KPI snapshots.
+- `metrics_leases`: which replica publishes the scheduled KPI snapshots;
+- `metrics_authors`: per author (platform + author id) the handle and display name of their
+  latest mention, the labels of `GET /v1/voices` (its figures come from the aggregates).
 Tracker names and groups are read from ingest's `ingest_trackers` in the same database.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -22,7 +25,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.metrics import aggregates
 from services.metrics.aggregates import as_utc
-from shared.events import EngagementObservation, PostEvent, utc_now
+from shared.events import ClassifiedMention, EngagementObservation, PostEvent, utc_now
 from shared.mongo import DUPLICATE_KEY, Document
 
 POSTS = "metrics_posts"
@@ -30,6 +33,7 @@ ENGAGEMENT = "metrics_engagement"
 FOLLOWERS = "metrics_followers"
 ALERTS = "metrics_alerts"
 LEASES = "metrics_leases"
+AUTHORS = "metrics_authors"
 #: Owned by ingest (`services/ingest/storage.py`); metrics only reads `_id` and `group`.
 INGEST_TRACKERS = "ingest_trackers"
 
@@ -47,6 +51,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("claimed_at", ASCENDING)], name="state"),
     ],
     LEASES: [],
+    AUTHORS: [],  # read by `_id` only
 }
 
 
@@ -240,11 +245,12 @@ class AlertStore:
         return taken
 
     async def recent(
-        self, tracker_id: str | None, since: datetime | None, limit: int
+        self, tracker_ids: Sequence[str] | None, since: datetime | None, limit: int
     ) -> list[Document]:
+        """The newest alerts of these trackers (None: of all)."""
         query: Document = {}
-        if tracker_id is not None:
-            query["tracker_id"] = tracker_id
+        if tracker_ids is not None:
+            query["tracker_id"] = {"$in": list(tracker_ids)}
         if since is not None:
             query["window_start"] = {"$gte": since}
         cursor = self._alerts.find(query).sort("window_start", DESCENDING).limit(limit)
@@ -269,6 +275,60 @@ class LeaseStore:
         except DuplicateKeyError:
             return False  # the lease exists and is still held by someone
         return True
+
+
+class AuthorLabels:
+    """Each author's handle and display name, as their latest mention (by created_at) gave
+    them. Labels only: a lost or stale one changes no figure, so writes are best kept cheap
+    (an author whose labels this replica wrote already is not written again)."""
+
+    def __init__(self, db: AsyncDatabase[Document], remembered: int = 20_000) -> None:
+        self._authors = db[AUTHORS]
+        self._written: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+        self._remembered = remembered
+
+    async def record(self, mentions: Sequence[ClassifiedMention]) -> None:
+        """Keep the labels of these mentions' authors (the latest per author wins)."""
+        latest: dict[str, ClassifiedMention] = {}
+        for mention in mentions:
+            if mention.author.handle is None and mention.author.display_name is None:
+                continue
+            key = f"{mention.platform}:{mention.author.id}"
+            known = latest.get(key)
+            if known is None or mention.created_at >= known.created_at:
+                latest[key] = mention
+        changed = {
+            key: m
+            for key, m in latest.items()
+            if self._written.get(key) != (m.author.handle, m.author.display_name)
+        }
+        if not changed:
+            return
+        operations = [
+            UpdateOne(
+                {"_id": key, "at": {"$lt": m.created_at}},
+                {
+                    "$set": {
+                        "at": m.created_at,
+                        "handle": m.author.handle,
+                        "display_name": m.author.display_name,
+                    }
+                },
+                upsert=True,
+            )
+            for key, m in changed.items()
+        ]
+        await _ignoring_duplicates(self._authors.bulk_write(operations, ordered=False))
+        for key, m in changed.items():
+            self._written[key] = (m.author.handle, m.author.display_name)
+            self._written.move_to_end(key)
+        while len(self._written) > self._remembered:
+            self._written.popitem(last=False)
+
+    async def of(self, authors: Sequence[str]) -> dict[str, Document]:
+        """Labels by author key, for those known."""
+        found = await aggregates.find_ids(self._authors, authors, {"handle": 1, "display_name": 1})
+        return {doc["_id"]: doc for doc in found}
 
 
 class TrackerDirectory:
