@@ -4,6 +4,7 @@ smm local up [--detach] [--no-demo]    start everything (foreground; Ctrl-C stop
 smm local down                          stop a detached stack
 smm local status                        what runs where
 smm schemas export DIR                  JSON Schema of every event, for other systems
+smm users create|list|set-password|disable|enable   console users (services/console/cli.py)
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     backfill.add_argument("--url", default=None, help="ingest base URL (default: local port)")
     backfill.add_argument("--token", default=None, help="bearer token (default: $SMM_ADMIN_TOKEN)")
     backfill.add_argument("--no-progress", action="store_true")
+
+    from services.console.cli import add_commands as add_user_commands
+
+    add_user_commands(commands)
     return parser
 
 
@@ -92,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         return _export_schemas(args.directory)
     if args.command == "import":
         return _import(args)
+    if args.command == "users":
+        from services.console.cli import run as run_users
+
+        return run_users(args)
     from shared.local.stack import StackConfig, down, status, up
 
     local = LocalSettings()

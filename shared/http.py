@@ -185,9 +185,15 @@ def _operations_router(runtime: ServiceRuntime, asyncapi: AsyncAPI) -> APIRouter
 
 
 def create_http_app(
-    runtime: ServiceRuntime, routers: Sequence[APIRouter] = (), description: str = ""
+    runtime: ServiceRuntime,
+    routers: Sequence[APIRouter] = (),
+    description: str = "",
+    api_docs: bool = True,
 ) -> FastAPI:
-    """The service's ASGI app; its lifespan starts and stops the runtime."""
+    """The service's ASGI app; its lifespan starts and stops the runtime.
+
+    `api_docs=False` leaves out the OpenAPI document and its pages (the console has no JSON
+    API to describe)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -202,6 +208,9 @@ def create_http_app(
         version=__version__,
         description=description,
         lifespan=lifespan,
+        openapi_url="/openapi.json" if api_docs else None,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
     )
     app.state.runtime = runtime
     app.state.token_authority = TokenAuthority(runtime.settings)

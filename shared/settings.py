@@ -256,6 +256,10 @@ class Settings(BaseSettings):
     #: Session cookies are `Secure` when the request came over TLS (or via a trusted proxy
     #: that says so); `true` forces it, for a console that is only ever served over TLS.
     console_secure_cookies: bool = False
+    #: The first user, an admin the console creates at start while it has no user at all
+    #: (the local stack sets both; elsewhere, or later, use `smm users create`).
+    console_first_admin_email: str = "admin@smm.local"
+    console_first_admin_password: SecretStr | None = None
     #: Failed sign-ins allowed per account and per client address in 15 minutes.
     console_login_failures: int = Field(default=5, ge=1, le=100)
 

@@ -44,6 +44,23 @@ HOST = "127.0.0.1"
 STATE_FILE = "state.json"
 SUPERVISOR_PID = "supervisor.pid"
 TOKEN_FILE = "admin-token"  # noqa: S105 - a file name, not a secret
+PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name, not a secret
+ACTOR_KEY_FILE = "actor-signing-key"
+CONSOLE_TOKEN_FILE = "console-token"  # noqa: S105 - a file name, not a secret
+#: The console's first user, created at the first start with the password in PASSWORD_FILE.
+ADMIN_EMAIL = "admin@smm.local"
+#: What the console's own token may do for its users (never more than these; `act_as` lets it
+#: act for them at all). Not `admin`: a console admin acts with these scopes.
+CONSOLE_SCOPES = [
+    "read",
+    "review:write",
+    "posts:write",
+    "posts:approve",
+    "trackers:write",
+    "rules:write",
+    "channels:write",
+    "act_as",
+]
 
 
 @dataclass(frozen=True)
@@ -88,16 +105,22 @@ def open_private_log(path: Path) -> IO[bytes]:
 
 
 def admin_token(config: StackConfig) -> str:
-    """`SMM_ADMIN_TOKEN`, else the token generated at the first start (kept in the stack folder).
+    """`SMM_ADMIN_TOKEN`, else the token generated at the first start (kept in the stack folder)."""
+    return stack_secret(config, TOKEN_FILE, "SMM_ADMIN_TOKEN")
+
+
+def stack_secret(config: StackConfig, file_name: str, variable: str, size: int = 24) -> str:
+    """The environment's `variable`, else a secret generated at the first start and kept in
+    the stack folder as `file_name`.
 
     The file is created 0600 in one step (`O_CREAT | O_EXCL`), so it is never readable by others,
-    not even for a moment; a second process racing the first reads the winner's token.
+    not even for a moment; a second process racing the first reads the winner's secret.
     """
-    configured = os.environ.get("SMM_ADMIN_TOKEN")
+    configured = os.environ.get(variable)
     if configured:
         return configured
-    path = config.data_dir / TOKEN_FILE
-    token = secrets.token_urlsafe(24)
+    path = config.data_dir / file_name
+    token = secrets.token_urlsafe(size)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
     except FileExistsError:
@@ -108,14 +131,44 @@ def admin_token(config: StackConfig) -> str:
             if stored:
                 return stored
             time.sleep(0.02)
-        raise RuntimeError(f"{path} is empty; delete it to generate a new admin token") from None
+        raise RuntimeError(f"{path} is empty; delete it to generate a new one") from None
     with os.fdopen(fd, "w") as file:
         file.write(token + "\n")
     return token
 
 
+def console_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
+    """The console's secrets: its act_as token (added to `SMM_API_TOKENS`), the key every
+    service verifies user assertions with, and the first admin's password (the console
+    creates that user when it has none)."""
+    console_token = stack_secret(config, CONSOLE_TOKEN_FILE, "SMM_CONSOLE_SERVICE_TOKEN")
+    tokens = json.loads(env.get("SMM_API_TOKENS") or "{}")
+    tokens[console_token] = {"user": "console", "scopes": CONSOLE_SCOPES}
+    return {
+        "SMM_CONSOLE_FIRST_ADMIN_EMAIL": ADMIN_EMAIL,
+        "SMM_CONSOLE_FIRST_ADMIN_PASSWORD": stack_secret(
+            config, PASSWORD_FILE, "SMM_LOCAL_ADMIN_PASSWORD", size=15
+        ),
+        "SMM_CONSOLE_SERVICE_TOKEN": console_token,
+        "SMM_API_TOKENS": json.dumps(tokens),
+        "SMM_ACTOR_SIGNING_KEY": stack_secret(
+            config, ACTOR_KEY_FILE, "SMM_ACTOR_SIGNING_KEY", size=32
+        ),
+    }
+
+
+def admin_password(config: StackConfig) -> str:
+    """The console admin's first password, as kept in the stack folder ('' if not there)."""
+    configured = os.environ.get("SMM_LOCAL_ADMIN_PASSWORD")
+    if configured:
+        return configured
+    path = config.data_dir / PASSWORD_FILE
+    return path.read_text().strip() if path.exists() else ""
+
+
 def service_env(config: StackConfig, token: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SMM_LOCAL")}
+    env.update(console_env(config, env))
     env.update(
         {
             "SMM_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
@@ -291,7 +344,7 @@ class Supervisor:
             "demo": self.config.demo,
         }
         _write_state(self.config, state)
-        print(render_banner(state, self.token), flush=True)
+        print(render_banner(state, self.token, admin_password(self.config)), flush=True)
 
     def _watch(self, env: dict[str, str]) -> None:
         restarts: dict[str, float] = {}
@@ -328,11 +381,16 @@ class Supervisor:
         print(f"[smm local] {message}  {extra}".rstrip(), flush=True)
 
 
-def render_banner(state: dict[str, Any], token: str) -> str:
+def render_banner(state: dict[str, Any], token: str, password: str = "") -> str:
     services = state["services"]
     lines = [
         "",
         "smm local stack is ready",
+        "",
+        f"  console         {services.get('console', '')}",
+        f"  sign in as      {ADMIN_EMAIL}",
+        f"  password        {password or '(in ' + PASSWORD_FILE + ' of the data folder)'}",
+        "",
         f"  data folder     {state['data_dir']}",
         f"  Kafka           {state['kafka']}",
         f"  MongoDB         {state['mongodb']}",
@@ -340,6 +398,8 @@ def render_banner(state: dict[str, Any], token: str) -> str:
         "  service      API docs                               metrics",
     ]
     for name, url in services.items():
+        if name == "console":
+            continue
         lines.append(f"  {name:<12} {url + '/docs':<38} {url}/metrics")
     lines += [
         "",
@@ -383,7 +443,7 @@ def up(config: StackConfig, detach: bool) -> int:
     while time.monotonic() < deadline:
         state = read_state(config) or {}
         if state.get("status") == "ready":
-            print(render_banner(state, admin_token(config)))
+            print(render_banner(state, admin_token(config), admin_password(config)))
             return 0
         if state.get("status") == "failed" or child.poll() is not None:
             print(f"local stack failed: {state.get('error', 'see logs')}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The console: the web UI where a marketing team listens, reviews, answers and measures."""

@@ -1,0 +1,1 @@
+"""The console's pure rules: roles on screen, periods, KPI card arithmetic."""

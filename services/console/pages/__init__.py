@@ -1,0 +1,1 @@
+"""One module per screen: authorise, call the service clients, render."""
