@@ -20,7 +20,7 @@ README = (ROOT / "README.md").read_text()
 SETTINGS_DOC = ROOT / "docs" / "settings.md"
 #: Every Markdown page whose links are checked.
 DOCS = [ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-#: Images the browser tests write (tests/browser); they are linked before they are first made.
+#: Images the console's browser tests write; the README links them before they are first made.
 GENERATED = {
     ROOT / "docs" / "screenshots" / "overview.png",
     ROOT / "docs" / "screenshots" / "inbox.png",
