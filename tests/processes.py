@@ -7,6 +7,7 @@ and end-to-end tests need. Logs go to files beside the test so a failure can sho
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +24,19 @@ from shared.local.servers import LOCAL_SERVICE_ENV, free_port
 from shared.settings import Settings
 
 TOKEN = "process-test-token"
+#: The console's act_as token and the key of its user assertions, in every process group.
+CONSOLE_TOKEN = "process-console-token"
+ACTOR_KEY = "process-test-actor-signing-key-0123456789"
+CONSOLE_SCOPES = [
+    "read",
+    "review:write",
+    "posts:write",
+    "posts:approve",
+    "trackers:write",
+    "rules:write",
+    "channels:write",
+    "act_as",
+]
 
 
 def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -35,6 +49,11 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         "SMM_TOPIC_PREFIX": settings.topic_prefix,
         "SMM_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "SMM_ADMIN_TOKEN": TOKEN,
+        "SMM_API_TOKENS": json.dumps(
+            {CONSOLE_TOKEN: {"user": "console", "scopes": CONSOLE_SCOPES}}
+        ),
+        "SMM_CONSOLE_SERVICE_TOKEN": CONSOLE_TOKEN,
+        "SMM_ACTOR_SIGNING_KEY": ACTOR_KEY,
         "SMM_RETRY_BACKOFF_MAX_SECONDS": "1",
         **LOCAL_SERVICE_ENV,
         **(extra or {}),
@@ -137,6 +156,10 @@ def service_processes(
         group.members[key] = ServiceProcess(
             service, free_port(), logs / f"{key.replace('#', '-')}.log", env
         )
+    # The console reaches the first replica of each service (the members share this env).
+    env["SMM_CONSOLE_SERVICE_URLS"] = json.dumps(
+        {key: member.url for key, member in reversed(group.members.items()) if "#" not in key}
+    )
     try:
         for member in group.members.values():
             member.start()
