@@ -1,7 +1,11 @@
 #!/bin/sh
 # Create the two Secrets the manifests refer to, with fresh random values, in NAMESPACE:
 #   smm-mongodb  root-username, root-password, app-password, keyfile   (MongoDB StatefulSet, Job)
-#   smm-secrets  SMM_ADMIN_TOKEN, SMM_TOKEN_FINGERPRINT_KEY, SMM_MONGODB_URI  (the services)
+#   smm-secrets  SMM_ADMIN_TOKEN, SMM_TOKEN_FINGERPRINT_KEY, SMM_MONGODB_URI, SMM_ACTOR_SIGNING_KEY,
+#                SMM_CONSOLE_SERVICE_TOKEN, SMM_API_TOKENS                (the services)
+# SMM_API_TOKENS holds the console's token (user `console`, `act_as` and the scopes its users'
+# roles may have), so the four services accept it; every service verifies the console's user
+# assertions with SMM_ACTOR_SIGNING_KEY. The console reads only its three keys of smm-secrets.
 # A Secret that exists already is left alone (changing MongoDB's root password or key file
 # under a running replica set would lock it out). Nothing is printed but the names.
 #
@@ -10,7 +14,8 @@
 # MONGODB_MEMBERS is the replica-set size (3 for overlays/prod, 1 for overlays/dev; default 3).
 # In production you may create the same Secrets from your secret manager instead (External
 # Secrets, Sealed Secrets, Vault); keep the names and keys. Add more SMM_* secrets (platform
-# app secrets, SMM_API_TOKENS) to smm-secrets with `kubectl edit secret smm-secrets`.
+# app secrets, more SMM_API_TOKENS next to the console's) to smm-secrets with
+# `kubectl edit secret smm-secrets`.
 set -eu
 
 if [ $# -lt 1 ]; then
@@ -56,10 +61,15 @@ else
     hosts="${hosts:+$hosts,}smm-mongodb-$i.smm-mongodb:27017"
     i=$((i + 1))
   done
+  CONSOLE_TOKEN=$(random_hex 32)
+  CONSOLE_SCOPES='"act_as", "read", "review:write", "posts:write", "posts:approve", "trackers:write", "rules:write", "channels:write"'
   "$KUBECTL" -n "$NAMESPACE" create secret generic smm-secrets \
     --from-literal=SMM_ADMIN_TOKEN="$(random_hex 32)" \
     --from-literal=SMM_TOKEN_FINGERPRINT_KEY="$(random_hex 32)" \
     --from-literal=SMM_MONGODB_URI="mongodb://smm:$APP_PASSWORD@$hosts/smm?replicaSet=rs0&authSource=smm" \
+    --from-literal=SMM_ACTOR_SIGNING_KEY="$(random_hex 32)" \
+    --from-literal=SMM_CONSOLE_SERVICE_TOKEN="$CONSOLE_TOKEN" \
+    --from-literal=SMM_API_TOKENS="{\"$CONSOLE_TOKEN\": {\"user\": \"console\", \"scopes\": [$CONSOLE_SCOPES]}}" \
     >/dev/null
   echo "created secret smm-secrets in $NAMESPACE (admin token: kubectl -n $NAMESPACE get secret smm-secrets -o jsonpath='{.data.SMM_ADMIN_TOKEN}' | base64 -d)"
 fi

@@ -40,6 +40,7 @@ from shared.topics import (  # noqa: E402
     KPI,
     MENTIONS_CLASSIFIED,
     MENTIONS_RAW,
+    MODERATION_CORRECTIONS,
     MODERATION_DECISIONS,
     POSTS_COMMANDS,
     POSTS_EVENTS,
@@ -147,20 +148,27 @@ def render_kafka_topics_yaml() -> str:
 
 class ServiceTopics(NamedTuple):
     """What one service does on Kafka: its consumer groups (the main one first, the one KEDA
-    scales by), the topics it reads and writes."""
+    scales by), the topics it reads and writes.
 
-    group: str
+    `group` None: the service reads without a consumer group (the console: every pod reads
+    every partition from the newest record for its own browsers and commits nothing), so it
+    needs no group ACL, writes no dead letters (the topics' real consumers do) and KEDA has no
+    lag to scale it by."""
+
+    group: str | None
     consumes: tuple[str, ...]
     produces: tuple[str, ...]
     other_groups: tuple[str, ...] = ()
 
     @property
     def groups(self) -> tuple[str, ...]:
-        return (self.group, *self.other_groups)
+        return (self.group, *self.other_groups) if self.group is not None else self.other_groups
 
     @property
     def dead_letters(self) -> tuple[str, ...]:
         """A consumer writes what it cannot parse to the `.dlq` twin of the topic it read."""
+        if self.group is None:
+            return ()
         return tuple(topic + DLQ_SUFFIX for topic in self.consumes)
 
 
@@ -173,7 +181,7 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
     "moderation": ServiceTopics(
         "smm-moderation",
         (MENTIONS_RAW,),
-        (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_COMMANDS, ALERTS),
+        (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, MODERATION_CORRECTIONS, POSTS_COMMANDS, ALERTS),
     ),
     # The publisher also reads the classified mentions (in a group of its own), to know which
     # trackers a mention in review belongs to: a reply goes out only on a channel mapped to one.
@@ -188,6 +196,8 @@ SERVICE_TOPICS: dict[str, ServiceTopics] = {
         (MENTIONS_CLASSIFIED, MODERATION_DECISIONS, POSTS_EVENTS, ENGAGEMENT),
         (KPI, ALERTS),
     ),
+    # The console's live updates (services/console/handlers.py): no group, nothing written.
+    "console": ServiceTopics(None, (MENTIONS_CLASSIFIED, ALERTS), ()),
 }
 #: KEDA reads the consumer groups' lag: offsets and metadata only, never a message.
 KEDA_USER = "smm-keda"
@@ -222,9 +232,10 @@ def service_acls(access: ServiceTopics) -> list[dict[str, Any]]:
 
 
 def keda_acls() -> list[dict[str, Any]]:
-    """Describe on every service's group and consumed topics: enough to compute the lag."""
-    topics = sorted({topic for access in SERVICE_TOPICS.values() for topic in access.consumes})
-    groups = sorted(group for access in SERVICE_TOPICS.values() for group in access.groups)
+    """Describe on every scaled service's group and consumed topics: enough for the lag."""
+    scaled = [access for access in SERVICE_TOPICS.values() if access.group is not None]
+    topics = sorted({topic for access in scaled for topic in access.consumes})
+    groups = sorted(group for access in scaled for group in access.groups)
     return [_acl("topic", topic, {"Describe"}) for topic in topics] + [
         _acl("group", group, {"Describe"}) for group in groups
     ]

@@ -90,6 +90,8 @@ create smm.mentions.classified.v1 "$PARTITIONS" cleanup.policy=delete retention.
 create smm.mentions.classified.v1.dlq 1 cleanup.policy=delete retention.ms=2592000000
 create smm.moderation.decisions.v1 "$PARTITIONS" cleanup.policy=delete retention.ms=2592000000
 create smm.moderation.decisions.v1.dlq 1 cleanup.policy=delete retention.ms=2592000000
+create smm.moderation.corrections.v1 "$HALF" cleanup.policy=delete retention.ms=31536000000
+create smm.moderation.corrections.v1.dlq 1 cleanup.policy=delete retention.ms=2592000000
 create smm.posts.commands.v1 "$HALF" cleanup.policy=delete retention.ms=2592000000
 create smm.posts.commands.v1.dlq 1 cleanup.policy=delete retention.ms=2592000000
 create smm.posts.events.v1 "$HALF" cleanup.policy=delete retention.ms=2592000000

@@ -5,7 +5,9 @@ together."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -15,18 +17,25 @@ from services.ingest.handlers import GROUP_ID as INGEST_GROUP
 from services.metrics.handlers import GROUP_ID as METRICS_GROUP
 from services.moderation.handlers import GROUP_ID as MODERATION_GROUP
 from services.publisher.handlers import GROUP_ID as PUBLISHER_GROUP
-from shared.settings import SERVICE_NAMES, Settings
+from shared.settings import BACKEND_NAMES, SERVICE_NAMES, Settings
 from tests.deploy.crd_schemas import CUSTOM_RESOURCES
 from tests.deploy.support import OVERLAYS, by_name, of_kind, rendered
 
 KUBERNETES_VERSION = "1.37.0"
 #: The oldest Kubernetes docs/deploy.md promises, and the newest kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.30.0", KUBERNETES_VERSION)
-GROUPS = {
+GROUPS: dict[str, str | None] = {
     "ingest": INGEST_GROUP,
     "moderation": MODERATION_GROUP,
     "publisher": PUBLISHER_GROUP,
     "metrics": METRICS_GROUP,
+    # The console reads without a consumer group (services/console/handlers.py).
+    "console": None,
+}
+#: How each service's container starts: its console script; the console as a module.
+COMMANDS = {
+    **{name: [f"smm-{name}"] for name in BACKEND_NAMES},
+    "console": ["python", "-m", "services.console"],
 }
 #: Secrets made outside the repository: by deploy/k8s/create-secrets.sh (or a secret manager)
 #: and by Strimzi (each KafkaUser's and the cluster CA's).
@@ -97,7 +106,7 @@ def test_services_are_probed_sized_and_locked_down(overlay: str) -> None:
         deployment = deployments[f"smm-{name}"]
         container = _container(deployment)
         port = Settings.model_fields[f"{name}_port"].default
-        assert container["command"] == [f"smm-{name}"]
+        assert container["command"] == COMMANDS[name]
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
@@ -150,8 +159,10 @@ def test_autoscaling_never_exceeds_the_partitions(overlay: str) -> None:
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
         bootstrap = trigger["metadata"]["bootstrapServers"]
         assert bootstrap == _config(docs)["SMM_KAFKA_BOOTSTRAP_SERVERS"]
-    (hpa,) = of_kind(docs, "HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"]["name"] == "smm-ingest"
+    # The HTTP-bound ones scale by CPU; every Deployment has one autoscaler.
+    hpas = {h["spec"]["scaleTargetRef"]["name"] for h in of_kind(docs, "HorizontalPodAutoscaler")}
+    assert hpas == {"smm-ingest", "smm-console"}
+    assert hpas | set(scaled) == set(by_name(docs, "Deployment"))
 
 
 def _config(docs: tuple[dict[str, Any], ...]) -> dict[str, str]:
@@ -272,3 +283,94 @@ def test_service_monitor_scrapes_every_service() -> None:
         component = service["metadata"]["labels"].get("app.kubernetes.io/component")
         if component in SERVICE_NAMES:
             assert [p["name"] for p in service["spec"]["ports"]] == ["http"]
+
+
+def _console(docs: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    return _container(by_name(docs, "Deployment")["smm-console"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_reaches_each_service_at_its_service(overlay: str) -> None:
+    docs = rendered(overlay)
+    env = {e["name"]: e for e in _console(docs)["env"]}
+    urls = json.loads(env["SMM_CONSOLE_SERVICE_URLS"]["value"])
+    Settings(console_service_urls=urls)  # a valid setting
+    assert set(urls) == set(BACKEND_NAMES)
+    services = by_name(docs, "Service")
+    for name, url in urls.items():
+        parts = urlsplit(url)
+        port = Settings.model_fields[f"{name}_port"].default
+        assert (parts.scheme, parts.hostname, parts.port) == ("http", f"smm-{name}", port)
+        assert [p["port"] for p in services[f"smm-{name}"]["spec"]["ports"]] == [port]
+    assert env["SMM_CONSOLE_SECURE_COOKIES"]["value"] == "true", "served over TLS only"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_gets_its_secrets_and_not_the_admin_token(overlay: str) -> None:
+    docs = rendered(overlay)
+    console = _console(docs)
+    # Not envFrom smm-secrets: that would hand it SMM_ADMIN_TOKEN and every API token.
+    assert not [s for s in console["envFrom"] if "secretRef" in s]
+    refs = {
+        e["name"]: e["valueFrom"]["secretKeyRef"]
+        for e in console["env"]
+        if "secretKeyRef" in e.get("valueFrom", {})
+    }
+    for key in ("SMM_CONSOLE_SERVICE_TOKEN", "SMM_ACTOR_SIGNING_KEY", "SMM_MONGODB_URI"):
+        assert refs[key] == {"name": "smm-secrets", "key": key}
+    assert "SMM_ADMIN_TOKEN" not in refs
+    # The four services verify its assertions with the same key: they read all of smm-secrets.
+    for name in BACKEND_NAMES:
+        backend = _container(by_name(docs, "Deployment")[f"smm-{name}"])
+        assert {"secretRef": {"name": "smm-secrets"}} in backend["envFrom"], name
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_is_served_over_tls_without_proxy_buffering(overlay: str) -> None:
+    docs = rendered(overlay)
+    (ingress,) = of_kind(docs, "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    # Server-sent events reach the browser as they are sent, not when a buffer fills.
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+    assert int(annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 600
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    spec = ingress["spec"]
+    hosts = {rule["host"] for rule in spec["rules"]}
+    assert hosts <= {host for tls in spec["tls"] for host in tls["hosts"]}, "every host on TLS"
+    backends = {
+        (path["backend"]["service"]["name"], path["backend"]["service"]["port"]["name"])
+        for rule in spec["rules"]
+        for path in rule["http"]["paths"]
+    }
+    assert backends == {("smm-console", "http")}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_console_may_reach_only_what_it_uses(overlay: str) -> None:
+    docs = rendered(overlay)
+    policy = by_name(docs, "NetworkPolicy")["smm-console"]
+    assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    (inbound,) = policy["spec"]["ingress"]
+    sources = {
+        peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for peer in inbound["from"]
+    }
+    assert sources == {"ingress-nginx", "monitoring"}, "browsers only through the ingress"
+    reached: dict[str, set[int]] = {}
+    for rule in policy["spec"]["egress"]:
+        for peer in rule["to"]:
+            assert "ipBlock" not in peer, "nothing outside the cluster"
+            labels = peer["podSelector"]["matchLabels"]
+            target = labels.get("app.kubernetes.io/name") or labels.get("k8s-app") or ""
+            target = target or f"kafka:{labels.get('strimzi.io/cluster')}"
+            reached.setdefault(target, set()).update(p["port"] for p in rule["ports"])
+    for name in BACKEND_NAMES:
+        assert reached.pop(f"smm-{name}") == {Settings.model_fields[f"{name}_port"].default}
+    assert reached == {
+        "kube-dns": {53},
+        "kafka:smm": {9092, 9093},
+        "smm-mongodb": {27017},
+    }
+    mongodb = by_name(docs, "NetworkPolicy")["smm-mongodb"]
+    (expression,) = mongodb["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"]
+    assert {f"smm-{name}" for name in SERVICE_NAMES} <= set(expression["values"])

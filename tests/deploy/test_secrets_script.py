@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from shared.auth import ROLE_SCOPES
+from shared.settings import Settings, TokenGrant
 from tests.deploy.support import K8S
 
 
@@ -60,6 +62,23 @@ def test_creates_both_secrets_with_the_same_app_password(tmp_path: Path, members
         f"mongodb://smm:{mongodb['app-password']}@{hosts}/smm?replicaSet=rs0&authSource=smm"
     )
     assert mongodb["root-password"] != mongodb["app-password"]
+    # The console: its token, which the four services know, and the key of its user assertions.
+    assert len(services["SMM_ACTOR_SIGNING_KEY"]) == 64
+    assert len(services["SMM_CONSOLE_SERVICE_TOKEN"]) == 64
+    distinct = {services[k] for k in ("SMM_ADMIN_TOKEN", "SMM_TOKEN_FINGERPRINT_KEY")}
+    assert not {services["SMM_ACTOR_SIGNING_KEY"], services["SMM_CONSOLE_SERVICE_TOKEN"]} & distinct
+    # As the services read them: from the environment.
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("SMM_API_TOKENS", "SMM_ACTOR_SIGNING_KEY", "SMM_CONSOLE_SERVICE_TOKEN"):
+            patch.setenv(key, services[key])
+        settings = Settings()
+    grant = settings.api_tokens[services["SMM_CONSOLE_SERVICE_TOKEN"]]
+    assert isinstance(grant, TokenGrant)
+    assert grant.user == "console"
+    # act_as and every scope a role below admin has: no user is capped below their role, and
+    # the console holds no `admin` (an admin user acts with all of the token's scopes).
+    roles = set().union(*(scopes for role, scopes in ROLE_SCOPES.items() if role != "admin"))
+    assert set(grant.scopes) == roles | {"act_as"}
 
 
 def test_existing_secrets_are_left_alone(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@
 //   MONGO_APP_DATABASE, MONGO_APP_USERNAME, MONGO_APP_PASSWORD
 //                         create (or update the password of) this user with readWrite on the
 //                         database; skipped when MONGO_APP_PASSWORD is empty
+//   MONGO_APP_EXTRA_DATABASES  more databases the user gets readWrite on, comma-separated
+//                         (the console keeps its users and sessions in <database>_console)
 //   MONGO_REQUIRE_PRIMARY "true": fail unless this member is the primary (health checks)
 const env = process.env;
 const setName = env.MONGO_REPLICA_SET || "rs0";
@@ -65,7 +67,11 @@ if (appPassword) {
   }
   const appDb = target.getSiblingDB(env.MONGO_APP_DATABASE || "smm");
   const appUser = env.MONGO_APP_USERNAME || "smm";
-  const roles = [{ role: "readWrite", db: appDb.getName() }];
+  const extra = (env.MONGO_APP_EXTRA_DATABASES || "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name.length > 0);
+  const roles = [appDb.getName(), ...extra].map((name) => ({ role: "readWrite", db: name }));
   if (appDb.getUser(appUser) === null) {
     appDb.createUser({ user: appUser, pwd: appPassword, roles: roles });
     print(`created user ${appUser} on ${appDb.getName()}`);
