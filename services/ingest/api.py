@@ -1,4 +1,7 @@
-"""Ingest's HTTP API: trackers, and the batch intake of mentions."""
+"""Ingest's HTTP API: trackers, and the batch intake of mentions.
+
+A user acting through the console sees only the trackers of their brands: the list leaves the
+others out, and reading, replacing or deleting one of them answers 404 as if it did not exist."""
 
 from __future__ import annotations
 
@@ -117,7 +120,12 @@ def _public(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-#: Largest page of a list endpoint (the contract's `limit` ≤ 200).
+def _visible(principal: Principal, tracker_id: str) -> None:
+    """404 for a tracker outside the caller's brands, the same whether it exists or not."""
+    if principal.brands is not None and tracker_id not in principal.brands:
+        raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
+
+
 def build_router(
     settings: Settings, intake: Intake, trackers: TrackerRegistry, store: TrackerStore
 ) -> APIRouter:
@@ -172,11 +180,13 @@ def build_router(
         limit: PageLimit = 50,
         cursor: PageCursor = None,
     ) -> dict[str, Any]:
-        found = await store.page(decode_cursor(cursor, 1)[0] if cursor else None, limit + 1)
+        after = decode_cursor(cursor, 1)[0] if cursor else None
+        found = await store.page(after, limit + 1, among=principal.brands)
         return page_of(found, limit, _public)
 
     @router.get("/trackers/{tracker_id}", tags=["trackers"], summary="One tracker")
     async def get_tracker(tracker_id: TrackerId, principal: Reader) -> dict[str, Any]:
+        _visible(principal, tracker_id)
         document = await store.get(tracker_id)
         if document is None:
             raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
@@ -212,6 +222,7 @@ def build_router(
             raise ApiError(422, "invalid_request", "body must be a JSON object")
         if body.get("id", tracker_id) != tracker_id:
             raise ApiError(422, "invalid_request", "the body's id differs from the path's")
+        _visible(principal, tracker_id)
         tracker = _tracker_of(tracker_id, {k: v for k, v in body.items() if k != "id"})
         document = await store.replace(tracker.model_dump())
         if document is None:
@@ -223,6 +234,7 @@ def build_router(
         "/trackers/{tracker_id}", status_code=204, tags=["trackers"], summary="Delete a tracker"
     )
     async def delete_tracker(tracker_id: TrackerId, principal: TrackerWriter) -> Response:
+        _visible(principal, tracker_id)
         if not await store.delete(tracker_id):
             raise ApiError(404, "not_found", f"no tracker '{tracker_id}'")
         await trackers.refresh()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,9 +56,14 @@ class TrackerStore:
     async def get(self, tracker_id: str) -> Document | None:
         return await self._trackers.find_one({"_id": tracker_id})
 
-    async def page(self, after: str | None, limit: int) -> list[Document]:
-        """Up to `limit` trackers in id order, after the id `after` (keyset paging)."""
+    async def page(
+        self, after: str | None, limit: int, among: Collection[str] | None = None
+    ) -> list[Document]:
+        """Up to `limit` trackers in id order, after the id `after` (keyset paging), only
+        those with an id in `among` if given."""
         query: dict[str, Any] = {"_id": {"$gt": after}} if after is not None else {}
+        if among is not None:
+            query.setdefault("_id", {})["$in"] = sorted(among)
         return await self._trackers.find(query).sort("_id").limit(limit).to_list(None)
 
     async def count(self) -> int:
