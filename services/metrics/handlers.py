@@ -7,6 +7,7 @@ database error) changes nothing a second time. Mentions are applied with their K
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -97,8 +98,11 @@ def register(
             ((aggregates.partition_key(record.topic, record.partition), record.offset), mention)
             for record, mention in records
         ]
-        applied = await aggregates.apply(positioned)
-        await labels.record([mention for _, mention in records if mention.tracker_ids])
+        # The authors' labels go to their own collection, written while the batch is applied.
+        applied, _ = await asyncio.gather(
+            aggregates.apply(positioned),
+            labels.record([mention for _, mention in records if mention.tracker_ids]),
+        )
         exporter.count_mentions(applied.new, len(applied.changed))
         log.info(
             "mentions aggregated",

@@ -169,6 +169,8 @@ async def test_voices_equal_a_hand_computation_and_agree_with_the_kpis(
         assert answer.status_code == 200, answer.text
         voices = answer.json()
         assert voices["tracker_id"] == "brand"
+        assert voices["from"] == START.isoformat().replace("+00:00", "Z")
+        assert voices["to"] == END.isoformat().replace("+00:00", "Z")
         assert voices["authors"] == 5
         assert [key_of(v) for v in voices["by_reach"]] == BY_REACH
         assert [key_of(v) for v in voices["by_mentions"]] == BY_MENTIONS
