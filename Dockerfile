@@ -1,16 +1,30 @@
 # syntax=docker/dockerfile:1
 #
-# One image for all four services. The container's command picks the service:
-#   docker run ... smm-platform smm-ingest       (or smm-moderation, smm-publisher, smm-metrics)
+# One image for all five services. The container's command picks the service:
+#   docker run ... smm-platform smm-ingest    (or smm-moderation, smm-publisher, smm-metrics,
+#                                              smm-console)
 # Each container sets its own port (SMM_INGEST_PORT, ...) and SMM_HEALTH_PORT to the same value,
 # which the HEALTHCHECK probes (docker-compose.yml does both).
 #
 # Only the runtime dependencies are installed: not the `local` / `dev` extras, so no Tansu and no
 # SecantusDB end up in a production image.
 #
-# The base image is pinned by tag. Ops should pin it by digest as well, e.g.
+# The console's front-end packages (htmx, its SSE extension, Chart.js) come from the npm
+# registry as services/console/static/package-lock.json pins them, installed in a Node stage;
+# only their files reach the image, not Node.
+#
+# The base images are pinned by tag. Ops should pin them by digest as well, e.g.
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+ARG NODE_IMAGE=node:22.21.1-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS assets
+
+WORKDIR /assets
+COPY services/console/static/package.json services/console/static/package-lock.json ./
+# Exactly the lock file's versions and hashes; no install scripts run.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
@@ -38,7 +52,16 @@ COPY README.md ./
 COPY shared ./shared
 COPY services ./services
 RUN python -m pip --python /opt/venv/bin/python install --no-cache-dir -c constraints.txt . \
- && /opt/venv/bin/python -c "import services.ingest.app, services.moderation.app, services.publisher.app, services.metrics.app"
+ && /opt/venv/bin/python -c "import services.ingest.app, services.moderation.app, services.publisher.app, services.metrics.app, services.console.app"
+
+# The console serves its front-end packages from static/node_modules beside its own files.
+COPY --from=assets /assets/node_modules /tmp/node_modules
+RUN console="$(/opt/venv/bin/python -c 'import pathlib, services.console as c; print(pathlib.Path(c.__file__).parent)')" \
+ && test -d "$console/templates" && test -f "$console/static/app/app.js" \
+ && cp -R /tmp/node_modules "$console/static/node_modules" \
+ && test -f "$console/static/node_modules/htmx.org/package.json" \
+ && test -f "$console/static/node_modules/htmx-ext-sse/package.json" \
+ && test -f "$console/static/node_modules/chart.js/package.json"
 
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -49,7 +72,7 @@ ARG VCS_REF=unknown
 ARG BUILD_DATE=unknown
 
 LABEL org.opencontainers.image.title="smm-platform" \
-      org.opencontainers.image.description="Social media marketing platform: ingest, moderation, publisher and metrics services (choose one with the container command)." \
+      org.opencontainers.image.description="Social media marketing platform: ingest, moderation, publisher, metrics and console services (choose one with the container command)." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${VCS_REF}" \
       org.opencontainers.image.created="${BUILD_DATE}" \
@@ -72,7 +95,13 @@ import os
 import sys
 import urllib.request
 
-DEFAULT_PORTS = {"ingest": 8001, "moderation": 8002, "publisher": 8003, "metrics": 8004}
+DEFAULT_PORTS = {
+    "ingest": 8001,
+    "moderation": 8002,
+    "publisher": 8003,
+    "metrics": 8004,
+    "console": 8000,
+}
 
 
 def service_port() -> str:
@@ -112,11 +141,11 @@ ENV PATH="/opt/venv/bin:${PATH}" \
 
 USER 10001:10001
 
-EXPOSE 8001 8002 8003 8004
+EXPOSE 8000 8001 8002 8003 8004
 
 # start-period covers the services' wait for Kafka and MongoDB (SMM_STARTUP_TIMEOUT_SECONDS=120).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["/usr/local/bin/smm-healthcheck"]
 
 # No default service: the command chooses one.
-CMD ["python", "-c", "import sys; sys.exit('choose a service: smm-ingest, smm-moderation, smm-publisher or smm-metrics')"]
+CMD ["python", "-c", "import sys; sys.exit('choose a service: smm-ingest, smm-moderation, smm-publisher, smm-metrics or smm-console')"]

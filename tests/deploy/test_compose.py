@@ -15,19 +15,34 @@ from typing import Any
 
 import pytest
 
-from shared.settings import Settings
+from shared.auth import ROLE_SCOPES
+from shared.settings import BACKEND_NAMES, SERVICE_NAMES, Settings, TokenGrant
 from tests.deploy.support import ROOT, load_yaml, run, tool
 
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
-APP_SERVICES = {"ingest": 8001, "moderation": 8002, "publisher": 8003, "metrics": 8004}
+APP_SERVICES = {name: Settings.model_fields[f"{name}_port"].default for name in SERVICE_NAMES}
+CONSOLE_TOKEN = "7c1e0b9a8d2f4e6a5b3c1d0e9f8a7b6c"
 #: What an operator must fill in .env before the first start (empty in .env.example).
 REQUIRED_SECRETS = {
     "MONGO_ROOT_USERNAME": "root",
     "MONGO_ROOT_PASSWORD": "0f3c9a1b2d4e6f708192a3b4c5d6e7f8",
     "MONGO_APP_PASSWORD": "9e8d7c6b5a49382716a5b4c3d2e1f0aa",
     "GRAFANA_ADMIN_PASSWORD": "4b1d2c3e4f5a6b7c8d9e0f1a2b3c4d5e",
+    "SMM_ACTOR_SIGNING_KEY": "a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3",
+    "SMM_CONSOLE_SERVICE_TOKEN": CONSOLE_TOKEN,
 }
+#: The console's grant in SMM_API_TOKENS, as .env.example has it, its placeholder replaced.
+EXAMPLE_PLACEHOLDER = "change-me-to-the-console-service-token"
+
+
+def _filled_api_tokens() -> str:
+    line = next(
+        line for line in ENV_EXAMPLE.read_text().splitlines() if line.startswith("SMM_API_TOKENS=")
+    )
+    value = line.split("=", 1)[1]
+    assert EXAMPLE_PLACEHOLDER in value
+    return value.replace(EXAMPLE_PLACEHOLDER, CONSOLE_TOKEN)
 
 
 def _env_file(tmp: Path, **values: str | None) -> Path:
@@ -67,7 +82,10 @@ def _config(env_file: Path) -> Any:
 @pytest.fixture(scope="module")
 def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The compose model after anchors, merges and ${...}: .env.example with the secrets set."""
-    result = _config(_env_file(tmp_path_factory.mktemp("env"), **REQUIRED_SECRETS))
+    env = _env_file(
+        tmp_path_factory.mktemp("env"), **REQUIRED_SECRETS, SMM_API_TOKENS=_filled_api_tokens()
+    )
+    result = _config(env)
     assert result.returncode == 0, result.stderr
     model: dict[str, Any] = json.loads(result.stdout)
     return model
@@ -120,11 +138,14 @@ def test_services_start_after_their_dependencies_are_ready(resolved: dict[str, A
     for name, port in APP_SERVICES.items():
         service = resolved["services"][name]
         conditions = {dep: spec["condition"] for dep, spec in service["depends_on"].items()}
+        # The console reads everything from the four services: it starts once they are healthy.
+        needed: tuple[str, ...] = BACKEND_NAMES if name == "console" else ()
         assert conditions == {
             "kafka": "service_healthy",
             "kafka-init": "service_completed_successfully",
             "mongodb": "service_healthy",
             "mongodb-init": "service_completed_successfully",
+            **{backend: "service_healthy" for backend in needed},
         }
         assert service["command"] == [f"smm-{name}"]
         env = service["environment"]
@@ -268,3 +289,41 @@ def test_services_connect_to_mongodb_as_their_own_user(resolved: dict[str, Any])
     script = next(m for m in init["volumes"] if m["target"] == "/opt/smm/init-replica-set.js")
     assert Path(script["source"]) == ROOT / "deploy/k8s/base/mongodb/init-replica-set.js"
     assert init["command"][-1] == "/opt/smm/init-replica-set.js"
+
+
+def test_the_console_reaches_the_services_and_they_accept_its_token(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    console = services["console"]["environment"]
+    urls = json.loads(console["SMM_CONSOLE_SERVICE_URLS"])
+    assert urls == {name: f"http://{name}:{APP_SERVICES[name]}" for name in BACKEND_NAMES}
+    assert console["SMM_CONSOLE_SERVICE_TOKEN"] == CONSOLE_TOKEN
+    key = REQUIRED_SECRETS["SMM_ACTOR_SIGNING_KEY"]
+    for name in SERVICE_NAMES:
+        # Every service has the same key: the console signs with it, the services verify.
+        assert services[name]["environment"]["SMM_ACTOR_SIGNING_KEY"] == key, name
+    # The services read SMM_API_TOKENS from .env (their env_file, which `config` leaves out
+    # here): .env.example's line, its placeholder replaced by the console's token.
+    for name in BACKEND_NAMES:
+        environment = services[name]["environment"]
+        assert "SMM_API_TOKENS" not in environment, f"{name}: .env's tokens would be overridden"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("SMM_API_TOKENS", _filled_api_tokens().strip("'"))
+            patch.setenv("SMM_ACTOR_SIGNING_KEY", environment["SMM_ACTOR_SIGNING_KEY"])
+            grant = Settings().api_tokens[CONSOLE_TOKEN]
+        assert isinstance(grant, TokenGrant), name
+        assert grant.user == "console"
+        below_admin = set().union(*(s for role, s in ROLE_SCOPES.items() if role != "admin"))
+        assert set(grant.scopes) == below_admin | {"act_as"}, "no role is capped, no admin"
+
+
+def test_the_console_grant_as_copied_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Until the placeholder is replaced, the services refuse to start rather than deny the
+    # console at every request.
+    line = next(
+        line for line in ENV_EXAMPLE.read_text().splitlines() if line.startswith("SMM_API_TOKENS=")
+    )
+    monkeypatch.setenv("SMM_API_TOKENS", line.split("=", 1)[1].strip("'"))
+    with pytest.raises(ValueError, match="placeholder"):
+        Settings()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import re
 import subprocess
@@ -26,7 +27,40 @@ def test_base_image_is_pinned_to_an_exact_version() -> None:
     assert default, "the base image is the PYTHON_IMAGE build argument"
     # python:<major>.<minor>.<patch>-slim-<debian release>, optionally @sha256:<digest>
     assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+(@sha256:[0-9a-f]{64})?", default[1])
-    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == ["${PYTHON_IMAGE}"] * 2
+    node = re.search(r"^ARG NODE_IMAGE=(\S+)$", text, re.MULTILINE)
+    assert node, "the console's assets stage is the NODE_IMAGE build argument"
+    # The official image: node:<major>.<minor>.<patch>-<debian release>-slim
+    assert re.fullmatch(r"node:\d+\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?", node[1])
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == [
+        "${NODE_IMAGE}",
+        "${PYTHON_IMAGE}",
+        "${PYTHON_IMAGE}",
+    ]
+
+
+def test_console_assets_are_installed_from_the_lock_file_into_the_image() -> None:
+    text = DOCKERFILE.read_text()
+    assets = text.split("AS assets", 1)[1].split("\nFROM ", 1)[0]
+    assert (
+        "COPY services/console/static/package.json services/console/static/package-lock.json"
+        in (assets)
+    )
+    (install,) = re.findall(r"^RUN (npm .*)$", assets, re.MULTILINE)
+    # `ci`: exactly the lock file (fails when it disagrees with package.json); no dev packages,
+    # no install scripts.
+    assert install.split()[:2] == ["npm", "ci"]
+    assert {"--omit=dev", "--ignore-scripts"} <= set(install.split())
+    builder = text.split("AS builder", 1)[1].split("AS runtime", 1)[0]
+    assert "COPY --from=assets /assets/node_modules" in builder
+    assert 'static/node_modules"' in builder, "beside the console's own static files"
+    lock = json.loads((ROOT / "services/console/static/package-lock.json").read_text())
+    pinned = {k.removeprefix("node_modules/") for k in lock["packages"] if k}
+    for package in ("htmx.org", "htmx-ext-sse", "chart.js"):
+        assert package in pinned
+        assert f"node_modules/{package}/package.json" in builder, f"the build checks {package}"
+    # A local node_modules is never sent to the builder.
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "**/node_modules" in ignored
 
 
 def test_image_runs_as_non_root_with_a_healthcheck() -> None:

@@ -32,11 +32,7 @@ GROUPS: dict[str, str | None] = {
     # The console reads without a consumer group (services/console/handlers.py).
     "console": None,
 }
-#: How each service's container starts: its console script; the console as a module.
-COMMANDS = {
-    **{name: [f"smm-{name}"] for name in BACKEND_NAMES},
-    "console": ["python", "-m", "services.console"],
-}
+
 #: Secrets made outside the repository: by deploy/k8s/create-secrets.sh (or a secret manager)
 #: and by Strimzi (each KafkaUser's and the cluster CA's).
 EXTERNAL_SECRETS = {
@@ -106,7 +102,7 @@ def test_services_are_probed_sized_and_locked_down(overlay: str) -> None:
         deployment = deployments[f"smm-{name}"]
         container = _container(deployment)
         port = Settings.model_fields[f"{name}_port"].default
-        assert container["command"] == COMMANDS[name]
+        assert container["command"] == [f"smm-{name}"]
         assert container["ports"] == [{"name": "http", "containerPort": port, "protocol": "TCP"}]
         assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
         assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
