@@ -209,20 +209,30 @@ class SessionStore:
         await self._sessions.delete_one({"_id": _digest(session_id)})
 
 
+#: A client address may fail this many times the per-account limit: an office behind one NAT
+#: address holds many people, while one guesser trying many accounts is still slowed down.
+ADDRESS_FACTOR = 10
+
+
 class LoginThrottle:
-    """Failed sign-ins per account and per client address in the last `FAILURE_WINDOW`."""
+    """Failed sign-ins per account (`user:` keys) and per client address (`ip:` keys) in the
+    last `FAILURE_WINDOW`."""
 
     def __init__(self, db: AsyncDatabase[Document], limit: int) -> None:
         self._failures = db[LOGIN_FAILURES]
         self.limit = limit
 
+    def _limit_of(self, key: str) -> int:
+        return self.limit * ADDRESS_FACTOR if key.startswith("ip:") else self.limit
+
     async def blocked(self, keys: list[str], now: datetime) -> bool:
         since = now - FAILURE_WINDOW
         for key in keys:
+            limit = self._limit_of(key)
             failures = await self._failures.count_documents(
-                {"key": key, "at": {"$gt": since}}, limit=self.limit
+                {"key": key, "at": {"$gt": since}}, limit=limit
             )
-            if failures >= self.limit:
+            if failures >= limit:
                 return True
         return False
 
