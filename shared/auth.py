@@ -31,7 +31,6 @@ from fastapi import Request
 from shared.errors import ApiError
 from shared.settings import Settings, TokenGrant
 
-
 Role = Literal["admin", "manager", "editor", "reviewer", "viewer"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
