@@ -46,8 +46,10 @@ from services.moderation.domain.search import Label, MentionFilter
 from services.moderation.inbox import Inbox, InboxError
 from services.moderation.pipeline import RulesRegistry
 from services.moderation.storage import (
+    SEARCH_SECONDS,
     CannedReplyStore,
     RulesStore,
+    SearchTooBroadError,
     TrackerDirectory,
     routing_entry,
 )
@@ -325,7 +327,7 @@ def build_router(
         if item is None or not principal.may_see(item.get("tracker_ids", [])):
             raise ApiError(404, "not_found", f"no review item for mention '{mention_id}'")
 
-    def check_tracker_scope(tracker_id: str, principal: Reader) -> None:
+    def check_tracker_scope(tracker_id: str, principal: Principal) -> None:
         """Another brand's tracker is, for a console user, one that does not exist."""
         if not principal.may_see([tracker_id]):
             raise ApiError(
@@ -392,7 +394,15 @@ def build_router(
                 raise ApiError(
                     422, "invalid_cursor", "cursor is not one this API returned"
                 ) from exc
-        documents = await inbox.mentions.search(found, principal.brands, after, limit + 1)
+        try:
+            documents = await inbox.mentions.search(found, principal.brands, after, limit + 1)
+        except SearchTooBroadError as exc:
+            raise ApiError(
+                422,
+                "search_too_broad",
+                f"the search ran over {SEARCH_SECONDS:g} s: give a tracker_id or a shorter "
+                "period (from, to)",
+            ) from exc
         now = utc_now()
         reviews = await inbox.review.get_many([doc["_id"] for doc in documents[:limit]])
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, ExecutionTimeout
 
 from services.moderation.domain.review import QueueFilter, QueuePosition
 from services.moderation.domain.routing import Outcome
@@ -38,14 +38,13 @@ WAITING = ["open", "escalated"]
 
 #: Few secondary indexes on purpose: every index costs on each insert of the consumer's hot
 #: path (SecantusDB, the local server, writes at a third of the speed with three of them).
-#: Mentions are read by id, and listed newest first (`GET /v1/mentions`) for a brand or by a
-#: word of their text; the inbox is read in queue order.
+#: Mentions are read by id, and listed newest first for a brand (`GET /v1/mentions`, the
+#: console's stream); the inbox is read in queue order. A search by words runs within the
+#: brand's range of `newest_by_tracker` (see `MentionStore.search`): an index on `words` would
+#: serve it without that bound, at the price of another index on every insert.
 NEWEST_ORDER = [("created_at", DESCENDING), ("_id", DESCENDING)]
 INDEXES: dict[str, list[IndexModel]] = {
-    MENTIONS: [
-        IndexModel([("tracker_ids", ASCENDING), *NEWEST_ORDER], name="newest_by_tracker"),
-        IndexModel([("words", ASCENDING), *NEWEST_ORDER], name="newest_by_word"),
-    ],
+    MENTIONS: [IndexModel([("tracker_ids", ASCENDING), *NEWEST_ORDER], name="newest_by_tracker")],
     REVIEW: [
         IndexModel(
             [("status", ASCENDING), ("rank", DESCENDING), ("created_at", ASCENDING)],
@@ -147,6 +146,14 @@ def routing_entry(document: Document) -> Document:
     }
 
 
+#: The longest one page of `GET /v1/mentions` may search (MongoDB's maxTimeMS).
+SEARCH_SECONDS = 5.0
+
+
+class SearchTooBroadError(Exception):
+    """A mentions query that found too little in `SEARCH_SECONDS` (a rare word, all time)."""
+
+
 class MentionStore:
     """Classified mentions and their stored events (`moderation_mentions`)."""
 
@@ -193,14 +200,19 @@ class MentionStore:
         """Up to `limit` mentions newest first (created_at, then id), after `after`.
 
         `brands` (a console user's trackers) narrows to mentions of those trackers; the
-        tracker clause leads, so `newest_by_tracker` serves the console's stream, and a
-        search by words uses `newest_by_word`.
+        tracker clause leads, so `newest_by_tracker` serves the console's stream, and the
+        other filters and the words are tested on the brand's mentions newest first. That
+        scan is bounded by `SEARCH_SECONDS`: `SearchTooBroadError` past it.
         """
         query = _mentions_query(found, brands, after)
         if query is None:
             return []
         cursor = self._mentions.find(query).sort(NEWEST_ORDER).limit(limit)
-        return [_readable(document) for document in await cursor.to_list(None)]
+        try:
+            documents = await cursor.max_time_ms(int(SEARCH_SECONDS * 1000)).to_list(None)
+        except ExecutionTimeout as exc:
+            raise SearchTooBroadError from exc
+        return [_readable(document) for document in documents]
 
 
 def _mentions_query(

@@ -3,8 +3,10 @@
 Free text is matched by words, not by a `$text` index: SecantusDB (the local server) has no
 text indexes, and a MongoDB text index cannot share a compound index with the brand and the
 time order. Each stored mention carries `words`, the distinct normalised words of its text
-(bounded), in a multikey index; `q` is split the same way and every word must be present. The
-same documents and query run unchanged on a MongoDB replica set.
+(bounded); `q` is split the same way and every word must be present (`$all`). The query runs
+in the brand's range of the `newest_by_tracker` index, newest first, and the same documents
+and query run unchanged on a MongoDB replica set (where a multikey index on `words` may be
+added should searches over long periods become common: the planner would pick it).
 """
 
 from __future__ import annotations
