@@ -1,8 +1,8 @@
 """The console and Grafana tell the same story: a real Prometheus scrapes the running services.
 
-The four services run as processes on the real servers; Prometheus (Debian's package) runs on
-deploy/prometheus/prometheus.yml with its rule files, only pointed at the local ports
-(tests/system/prometheus.py). Traffic is the marketing afternoon of `scenario.py` plus what
+The four services and the console run as processes on the real servers; Prometheus (Debian's
+package) runs on deploy/prometheus/prometheus.yml with its rule files, only pointed at the
+local ports (tests/system/prometheus.py), so it scrapes all five as deployed. Traffic is the marketing afternoon of `scenario.py` plus what
 some panels need to have anything to show: a burst of negative mentions (a negative-spike
 alert), a malformed engagement message (a dead letter) and a schedule command the publisher
 refuses (a failed post). Then:
@@ -14,7 +14,8 @@ refuses (a failed post). Then:
   our services, trackers and groups;
 - the mention counts agree: per tracker, the "Mentions" stat panel (the KPI gauge) and the
   mention counter behind the "Mention volume" panel equal what the console's overview shows
-  (`overview_mention_volume`), and both equal the count of what moderation did not hide;
+  (`overview_mention_volume`), and both equal the count of what moderation did not hide; the
+  counters behind "Mentions by platform" and "Spam hidden" agree with moderation too;
 - every alerting rule evaluates without error, and the negative-spike and dead-letter alerts
   fire with the labels the scrape configuration gives.
 
@@ -48,7 +49,8 @@ from tests.system.test_whole_system import _client, _env, _urls, fake_networks
 
 pytestmark = pytest.mark.integration
 
-SERVICES = ["ingest", "moderation", "publisher", "metrics"]
+#: The four backends and the console: the deployed configuration scrapes all five.
+SERVICES = ["ingest", "moderation", "publisher", "metrics", "console"]
 DASHBOARDS = sorted(
     (Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards").glob("*.json")
 )
@@ -86,7 +88,7 @@ ALL_TRACKERS = [t["id"] for t in TRACKERS] + [SPIKE_TRACKER["id"]]
 #: The counter the "Mention volume" panel takes the increase of, read whole: increase() over
 #: a counter born with a value extrapolates from its first scrape, so only the counter itself
 #: is an exact count to compare.
-MENTION_COUNTER = 'sum by (tracker) (smm_mentions_total{tracker=~"%s"})'
+MENTION_COUNTER = 'sum by (tracker) (smm_mentions_total{tracker=~"$tracker"})'
 
 
 def _env_for_prometheus() -> dict[str, str]:
@@ -262,6 +264,9 @@ async def assert_mentions_agree(
     assert hidden, "no mention was hidden as spam: the spam rule is not exercised"
     assert expected["roestwerk"] >= 7, expected
     assert expected[SPIKE_TRACKER["id"]] == len(SPIKE_TEXTS), expected
+    # The "Mentions by platform" and "Spam hidden" panels' counters, over all trackers (each
+    # mention here names one brand, so the platform total is the sum of the trackers').
+    expected_totals = {"by platform": sum(expected.values()), "hidden": len(hidden)}
     stat_panel = dashboard_expr("brand-overview.json", "Mentions")
     assert "smm_mentions_total" in dashboard_expr("brand-overview.json", "Mention volume")
     deadline = time.monotonic() + 45
@@ -274,14 +279,22 @@ async def assert_mentions_agree(
                 "stat panel": prometheus.values(substituted(stat_panel, chosen), "tracker").get(
                     tracker
                 ),
-                "counter": prometheus.values(
-                    substituted(MENTION_COUNTER % "$tracker", chosen), "tracker"
-                ).get(tracker),
+                "counter": prometheus.values(substituted(MENTION_COUNTER, chosen), "tracker").get(
+                    tracker
+                ),
             }
-        if all(v == expected[t] for t, by in seen.items() for v in by.values()):
+        totals = {
+            "by platform": prometheus.values("sum(smm_mentions_by_platform_total)", "").get(""),
+            "hidden": prometheus.values("sum(smm_mentions_hidden_total)", "").get(""),
+        }
+        agree = all(v == expected[t] for t, by in seen.items() for v in by.values())
+        if agree and totals == expected_totals:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"mention counts disagree; expected {expected}, saw {seen}")
+            raise AssertionError(
+                f"mention counts disagree; expected {expected} {expected_totals}, "
+                f"saw {seen} {totals}"
+            )
         await asyncio.sleep(0.5)
 
 
