@@ -7,20 +7,32 @@ project, not copied from anywhere).
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
 from shared.local.demo_corpus import DEMO_TRACKERS, generate_mentions
 
+CANNED_REPLIES = Path(__file__).with_name("demo_canned_replies.json")
+
 
 class DemoFeed:
     """Posts about `rate` mentions per second to ingest from a background thread."""
 
-    def __init__(self, ingest_url: str, token: str, rate: float = 5.0, seed: int = 7) -> None:
+    def __init__(
+        self,
+        ingest_url: str,
+        token: str,
+        rate: float = 5.0,
+        seed: int = 7,
+        moderation_url: str | None = None,
+    ) -> None:
         self.ingest_url = ingest_url.rstrip("/")
+        self.moderation_url = moderation_url.rstrip("/") if moderation_url else None
         self.token = token
         self.rate = rate
         self.rng = random.Random(seed)
@@ -45,6 +57,19 @@ class DemoFeed:
                 continue
             response.raise_for_status()
 
+    def ensure_canned_replies(self, client: httpx.Client) -> None:
+        """The demo's canned replies (apology and thanks, German and English), for the inbox."""
+        if self.moderation_url is None:
+            return
+        headers = {"Authorization": f"Bearer {self.token}"}
+        for reply in json.loads(CANNED_REPLIES.read_text(encoding="utf-8")):
+            response = client.post(
+                f"{self.moderation_url}/v1/canned-replies", json=reply, headers=headers
+            )
+            if response.status_code == 409:  # kept from an earlier start
+                continue
+            response.raise_for_status()
+
     def send_batch(self, client: httpx.Client, count: int) -> int:
         """Post one batch; return how many ingest accepted."""
         batch = generate_mentions(self.rng, datetime.now(UTC), count)
@@ -63,6 +88,7 @@ class DemoFeed:
             while not self._stop.is_set():
                 try:
                     self.ensure_trackers(client)
+                    self.ensure_canned_replies(client)
                     break
                 except httpx.HTTPError:
                     self.failures += 1

@@ -296,7 +296,10 @@ class Supervisor:
         self._wait_ready(timeout=120)
         if config.demo:
             self.demo = DemoFeed(
-                ingest_url=self._url("ingest"), token=self.token, rate=config.demo_rate
+                ingest_url=self._url("ingest"),
+                token=self.token,
+                rate=config.demo_rate,
+                moderation_url=self._url("moderation"),
             )
             self.demo.start()
 
