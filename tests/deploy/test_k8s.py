@@ -299,6 +299,9 @@ def test_the_console_reaches_each_service_at_its_service(overlay: str) -> None:
         assert (parts.scheme, parts.hostname, parts.port) == ("http", f"smm-{name}", port)
         assert [p["port"] for p in services[f"smm-{name}"]["spec"]["ports"]] == [port]
     assert env["SMM_CONSOLE_SECURE_COOKIES"]["value"] == "true", "served over TLS only"
+    # Behind the ingress controller: its X-Forwarded-For names the browser (sign-in throttling).
+    proxies = Settings(trusted_proxies=json.loads(env["SMM_TRUSTED_PROXIES"]["value"]))
+    assert proxies.trusted_proxies, "else every browser is the controller's address"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
