@@ -7,6 +7,7 @@ a later chmod (or on a friendly umask) would show up as readable by others.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -17,7 +18,16 @@ from typing import Any
 import pytest
 
 from shared.local import stack
-from shared.local.stack import TOKEN_FILE, StackConfig, admin_token, service_env
+from shared.local.stack import (
+    ACTOR_KEY_FILE,
+    CONSOLE_TOKEN_FILE,
+    PASSWORD_FILE,
+    TOKEN_FILE,
+    StackConfig,
+    admin_token,
+    prepare_dirs,
+    service_env,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -142,6 +152,25 @@ def test_everything_the_supervisor_and_its_children_write_is_private(
 def test_the_services_of_the_stack_protect_reads(
     config: StackConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    prepare_dirs(config)
     assert service_env(config, "a-local-token-01")["SMM_PROTECT_READS"] == "true"
     monkeypatch.setenv("SMM_PROTECT_READS", "false")  # a developer's explicit choice stays
     assert service_env(config, "a-local-token-01")["SMM_PROTECT_READS"] == "false"
+
+
+def test_the_console_secrets_are_generated_once_and_private(config: StackConfig) -> None:
+    prepare_dirs(config)
+    first = service_env(config, "a-local-token-01")
+    again = service_env(config, "a-local-token-01")
+    for variable in (
+        "SMM_CONSOLE_SERVICE_TOKEN",
+        "SMM_ACTOR_SIGNING_KEY",
+        "SMM_CONSOLE_FIRST_ADMIN_PASSWORD",
+    ):
+        assert first[variable] == again[variable]
+        assert len(first[variable]) >= 20
+    assert len(first["SMM_ACTOR_SIGNING_KEY"]) >= 32
+    tokens = json.loads(first["SMM_API_TOKENS"])
+    assert "act_as" in tokens[first["SMM_CONSOLE_SERVICE_TOKEN"]]["scopes"]
+    for name in (CONSOLE_TOKEN_FILE, ACTOR_KEY_FILE, PASSWORD_FILE):
+        assert (config.data_dir / name).stat().st_mode & 0o077 == 0
