@@ -2,10 +2,10 @@
 
 The four services and the console run as processes on the real servers; Prometheus (Debian's
 package) runs on deploy/prometheus/prometheus.yml with its rule files, only pointed at the
-local ports (tests/system/prometheus.py), so it scrapes all five as deployed. Traffic is the marketing afternoon of `scenario.py` plus what
-some panels need to have anything to show: a burst of negative mentions (a negative-spike
-alert), a malformed engagement message (a dead letter) and a schedule command the publisher
-refuses (a failed post). Then:
+local ports (tests/system/prometheus.py), so it scrapes all five as deployed. Traffic is the
+marketing afternoon of `scenario.py` plus what some panels need to have anything to show: a
+burst of negative mentions (a negative-spike alert), a malformed engagement message (a dead
+letter) and a schedule command the publisher refuses (a failed post). Then:
 
 - every query of every panel of deploy/grafana/dashboards/ is evaluated through Prometheus'
   HTTP API with Grafana's variables filled in as a dashboard with "All" selected fills them,
