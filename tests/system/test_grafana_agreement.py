@@ -43,7 +43,14 @@ from shared.topics import ENGAGEMENT, POSTS_COMMANDS, topic_name
 from tests.conftest import LocalServers, isolated_settings
 from tests.integration.helpers import produce
 from tests.processes import TOKEN, service_processes
-from tests.system.prometheus import Prometheus, has_number, running_prometheus
+from tests.system.prometheus import (
+    MOUNTED_RULES,
+    Prometheus,
+    deployed_config,
+    has_number,
+    local_config,
+    running_prometheus,
+)
 from tests.system.scenario import CHANNEL, TRACKERS, Scenario, mention_item
 from tests.system.test_whole_system import _client, _env, _urls, fake_networks
 
@@ -350,7 +357,31 @@ def assert_rules_evaluate(
     assert dead["service"] == "metrics", dead
     assert dead["topic"] == topic_name(ENGAGEMENT, settings), dead
     assert dead["reason"] == "invalid_event", dead
-    assert not any(name == "SmmTargetDown" for name, _ in firing), sorted(firing)
+
+
+def test_local_config_moves_only_addresses() -> None:
+    """Jobs, labels and rules stay as deployed; each target is its service's local port."""
+    deployed = deployed_config()
+    local = {name: f"127.0.0.1:{9500 + i}" for i, name in enumerate(SERVICES)}
+    config = local_config(deployed, local, "127.0.0.1:9499")
+    assert config["global"]["scrape_interval"] == config["global"]["evaluation_interval"] == "1s"
+    assert [p.removeprefix(MOUNTED_RULES) for p in deployed["rule_files"]] == [
+        Path(p).name for p in config["rule_files"]
+    ]
+    assert all(Path(p).parent.is_dir() for p in config["rule_files"])
+    for before, after in zip(deployed["scrape_configs"], config["scrape_configs"], strict=True):
+        assert {k: v for k, v in after.items() if k != "static_configs"} == {
+            k: v
+            for k, v in before.items()
+            if k not in ("static_configs", "scrape_interval", "scrape_timeout")
+        }
+        for old, new in zip(before["static_configs"], after["static_configs"], strict=True):
+            assert new.get("labels") == old.get("labels")
+            for target, moved in zip(old["targets"], new["targets"], strict=True):
+                host = target.rpartition(":")[0]
+                assert moved == local.get(host, "127.0.0.1:9499"), (target, moved)
+    with pytest.raises(ValueError, match="no local counterpart"):
+        local_config(deployed, {"ingest": "127.0.0.1:1"}, "127.0.0.1:2")
 
 
 async def test_every_panel_has_data_and_mentions_agree_with_the_overview(
