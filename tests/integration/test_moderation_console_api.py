@@ -206,6 +206,14 @@ async def test_a_console_user_sees_and_acts_on_their_brands_only(
         await client.post("/v1/canned-replies", json=theirs, headers=manager)
     ).status_code == 404
     assert (await client.delete("/v1/canned-replies/for-t2", headers=manager)).status_code == 404
+    ours = everybody | {"id": "mine-t1", "tracker_ids": ["t1"]}
+    assert (await client.post("/v1/canned-replies", json=ours, headers=manager)).status_code == 201
+    assert (await client.put("/v1/rules/t2", json={}, headers=manager)).status_code == 404
+    assert (await client.delete("/v1/rules/t2", headers=manager)).status_code == 404
+    assert (await client.put("/v1/rules/t1", json={}, headers=manager)).json()["updated_by"] == (
+        "mia@example.com"
+    )
+    assert (await client.put("/v1/rules/t1", json={}, headers=rita)).status_code == 403
 
 
 async def test_the_mentions_list_filters_searches_and_pages(

@@ -57,6 +57,8 @@ def test_a_console_user_queries_only_their_brands() -> None:
     query = _mentions_query(MentionFilter(), brands, None)
     assert query == {"$and": [{"tracker_ids": {"$in": ["t1", "t3"]}}]}
     assert _mentions_query(MentionFilter(), None, None) == {}
+    searched = _mentions_query(MentionFilter(tracker_id="t1", q="Kaputt $where"), brands, None)
+    assert searched == {"$and": [{"tracker_ids": "t1"}, {"words": {"$all": ["kaputt", "where"]}}]}
     assert _queue_query(QueueFilter(tracker_id="t2"), NOW, None, brands) is None
     mine = _queue_query(QueueFilter(status="mine", actor="rita@example.com"), NOW, None, brands)
     assert mine is not None
