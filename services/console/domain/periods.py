@@ -17,10 +17,24 @@ PERIOD_KEYS: tuple[PeriodKey, ...] = ("24h", "7d", "30d", "custom")
 _LENGTHS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 #: The longest custom range: a year (the time series' day buckets stay few).
 MAX_CUSTOM_DAYS = 366
+#: Up to this many hours a daily chart is built from hourly points rolled up to the user's
+#: days; beyond, from the API's UTC days (the API answers at most 5 000 points a series).
+MAX_HOURLY_POINTS = 62 * 24
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 class PeriodError(ValueError):
-    """A period the user asked for that makes no sense (reason in words)."""
+    """A period the user asked for that makes no sense.
+
+    `message` is English text with `{name}` placeholders and `values` fills them, so a page
+    can translate the message before formatting it.
+    """
+
+    def __init__(self, message: str, **values: object) -> None:
+        super().__init__(message.format(**values))
+        self.message = message
+        self.values = values
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +57,53 @@ class Period:
         return "hour" if self.length <= timedelta(days=2) else "day"
 
 
+@dataclass(frozen=True, slots=True)
+class ChartWindow:
+    """What to ask the time series API for a period's charts.
+
+    The API wants windows of whole UTC hours or days, so the period is widened to them:
+    `start` ≤ period start and `end` ≥ period end. `fetch` is the bucket asked for, `show`
+    the bucket drawn (hourly points are rolled up to the user's days when `show` is "day").
+    """
+
+    start: datetime
+    end: datetime
+    fetch: Literal["hour", "day"]
+    show: Literal["hour", "day"]
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    moment = moment.astimezone(UTC)
+    floored = moment.replace(minute=0, second=0, microsecond=0)
+    return floored.replace(hour=0) if step == DAY else floored
+
+
+def _ceil(moment: datetime, step: timedelta) -> datetime:
+    floored = _floor(moment, step)
+    return floored if floored == moment else floored + step
+
+
+def chart_window(period: Period) -> ChartWindow:
+    """The aligned window and buckets of a period's time series (see `ChartWindow`)."""
+    show = period.bucket
+    hourly = (_ceil(period.end, HOUR) - _floor(period.start, HOUR)) / HOUR
+    fetch: Literal["hour", "day"] = "hour" if hourly <= MAX_HOURLY_POINTS else "day"
+    step = HOUR if fetch == "hour" else DAY
+    return ChartWindow(_floor(period.start, step), _ceil(period.end, step), fetch, show)
+
+
 def _floor_to_minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
+
+
+def parse_day(text: str | None) -> date | None:
+    """A `YYYY-MM-DD` day from a query parameter; None when empty; PeriodError when not a day."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise PeriodError("{text} is not a day (YYYY-MM-DD)", text=text[:40]) from None
 
 
 def resolve_period(
@@ -60,13 +119,17 @@ def resolve_period(
         end = _floor_to_minute(now.astimezone(UTC)) + timedelta(minutes=1)
         return Period(chosen, end - _LENGTHS[chosen], end)  # type: ignore[arg-type]
     if chosen != "custom":
-        raise PeriodError(f"unknown period {chosen!r}; choose one of {', '.join(PERIOD_KEYS)}")
+        raise PeriodError(
+            "Unknown period {key}; choose one of {keys}.",
+            key=chosen[:20],
+            keys=", ".join(PERIOD_KEYS),
+        )
     if first_day is None or last_day is None:
-        raise PeriodError("a custom period needs a first and a last day")
+        raise PeriodError("A custom period needs a first and a last day.")
     if last_day < first_day:
-        raise PeriodError("the last day is before the first day")
+        raise PeriodError("The last day is before the first day.")
     if (last_day - first_day).days + 1 > MAX_CUSTOM_DAYS:
-        raise PeriodError(f"a custom period covers {MAX_CUSTOM_DAYS} days at most")
+        raise PeriodError("A custom period covers {days} days at most.", days=MAX_CUSTOM_DAYS)
     zone = ZoneInfo(time_zone)
     start = datetime.combine(first_day, time.min, zone).astimezone(UTC)
     end = datetime.combine(last_day + timedelta(days=1), time.min, zone).astimezone(UTC)
