@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.metrics import api, handlers, storage
+from services.metrics import api, exporter, handlers, storage
 from services.metrics.aggregates import MentionAggregates
 from services.metrics.alerts import SpikeDetector
 from services.metrics.kpis import KpiCalculator
@@ -19,6 +19,7 @@ from shared.settings import Settings
 
 def build_app(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="metrics", settings=settings, indexes=storage.INDEXES)
+    exporter.start_counters_at_zero()
     aggregates = MentionAggregates(runtime.db)
     posts = storage.PostStore(runtime.db)
     engagement = storage.EngagementStore(runtime.db)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
+from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.metrics.domain.facts import MentionFact
-from shared.events import KpiSnapshot, PostEvent
+from shared.events import KpiSnapshot, Platform, PostEvent, Sentiment
 
 AGGREGATION_STEP = Histogram(
     "smm_metrics_aggregation_step_seconds",
@@ -100,6 +101,23 @@ KPI_FOLLOWER_GROWTH_PERCENT = Gauge(
 )
 
 
+def start_counters_at_zero() -> None:
+    """Create the bounded counter series at 0 before anything is counted.
+
+    A series that first appears already above 0 shows no `increase()` in Prometheus, so a
+    dashboard would read a tracker's first burst of mentions as none. Platforms, sentiments
+    and post states are closed lists; trackers get theirs with their first KPI refresh.
+    """
+    for platform in get_args(Platform):
+        MENTIONS_HIDDEN.labels(platform)
+        for status in ("published", "failed"):
+            POSTS.labels(platform, status)
+        for sentiment in get_args(Sentiment):
+            MENTIONS_BY_PLATFORM.labels(platform, sentiment)
+    POSTS.labels("unknown", "published")
+    POSTS.labels("unknown", "failed")
+
+
 def count_mentions(new: Iterable[MentionFact], reclassified: int) -> None:
     for fact in new:
         if not fact.counted:
@@ -131,6 +149,8 @@ def _set(gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
 def show_snapshot(snapshot: KpiSnapshot) -> None:
     """Publish one tracker's KPIs as gauges."""
     tracker = snapshot.tracker_id
+    for sentiment in get_args(Sentiment):
+        MENTIONS.labels(tracker, sentiment)  # at 0 from the tracker's first refresh
     _set(KPI_MENTION_VOLUME, (tracker,), snapshot.mention_volume)
     _set(KPI_POTENTIAL_REACH, (tracker,), snapshot.potential_reach)
     for sentiment, count in snapshot.sentiment.model_dump().items():
