@@ -88,7 +88,9 @@ def stack(
 
 
 def _queue_ids(page: str) -> list[str]:
-    return re.findall(r'name="queue" value="([^"]*)"', page)[0].split(",")
+    found = re.search(r'name="queue" value="([^"]*)"', page)
+    assert found, page
+    return found.group(1).split(",")
 
 
 def test_reviewer_claims_replies_with_a_canned_reply_and_moves_on(
@@ -102,7 +104,7 @@ def test_reviewer_claims_replies_with_a_canned_reply_and_moves_on(
     assert page.status_code == 200, page.text
     assert "acme coffee arrived broken" in page.text
     assert "Claim <kbd>c</kbd>" in page.text
-    assert "Unclaimed <span class=\"tab-count\">(2)</span>" in page.text
+    assert 'Unclaimed <span class="tab-count">(2)</span>' in page.text
     first = acme[0]
     queue = _queue_ids(page.text)
     assert set(queue) == set(acme)
@@ -216,7 +218,8 @@ def test_another_brand_group_finds_nothing(stack: tuple[ConsoleStack, list[str],
     own = bikes.get("/inbox", params={"brand": "velo", "tab": "all"})
     assert own.status_code == 200, own.text
     assert "velo bike chain snapped" in own.text
-    assert acme[0] not in own.text and acme[1] not in own.text
+    assert acme[0] not in own.text
+    assert acme[1] not in own.text
     stolen = bikes.htmx("POST", f"/inbox/{acme[1]}/claim", data={"brand": "velo"})
     assert stolen.status_code == 404
     assert velo in own.text
