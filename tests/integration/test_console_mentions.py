@@ -56,8 +56,11 @@ def stack(
                 mention(RIVAL, author="dan"),
             ]
         )
+        running.send_mentions(
+            [mention(f"rival roasters cup number {n}", created_at=ago(60 + n)) for n in range(52)]
+        )
         listed(running, "acme", count=2)
-        listed(running, "rival", count=1)
+        listed(running, "rival", count=53, limit="100")
         yield running
 
 
@@ -143,3 +146,22 @@ def test_n_new_counts_a_mention_posted_after_the_page_loaded(stack: ConsoleStack
     assert 'hx-swap-oob="true"' in fresh.text  # the bar anchored anew at the new newest
     renewed = _url(fresh.text, "mention-news")
     assert "new-bar" not in reviewer.htmx("GET", renewed).text
+
+
+def test_load_more_appends_the_next_page(stack: ConsoleStack) -> None:
+    viewer = stack.sign_in("viewer@example.com")
+    page = viewer.get("/mentions", params={"brand": "rival"})
+    first = _texts(page.text)
+    assert len(first) == 50
+    assert first[0] == RIVAL  # the newest; the numbered ones are an hour old and older
+    more = re.search(r'<div id="mention-more"[^>]*>\s*<button[^>]*hx-get="([^"]+)"', page.text)
+    assert more, page.text
+    rest = viewer.htmx("GET", html.unescape(more.group(1)))
+    assert rest.status_code == 200
+    second = _texts(rest.text)
+    assert len(second) == 3
+    assert not set(first) & set(second)
+    assert second[-1] == "rival roasters cup number 51"
+    assert '<div id="mention-more" class="more" hx-swap-oob="true">' in rest.text
+    assert "Load more" not in rest.text  # the last page: no button any more
+    assert 'id="mention-rows"' not in rest.text  # rows only, appended to the list

@@ -170,7 +170,12 @@ async def _context(
     }
     if current is None:
         return context
-    found = await _selected(viewer, brand, current)
+    try:
+        found = await _selected(viewer, brand, current)
+    except PageError:
+        if mention_id is not None:
+            raise
+        return context  # the top of the queue went away meanwhile: show the queue alone
     previous, following = neighbours(ids, current)
     audit, network_channel, canned = await asyncio.gather(
         clients.moderation.audit(viewer.actor, current),
