@@ -251,3 +251,27 @@ def test_a_negative_spike_puts_a_crisis_banner_linking_to_its_mentions(
     assert "&amp;to=" in link.group(1)
     # Acme's overview has no crisis of its own.
     assert "Negative spike" not in _fragment(client, "/overview?" + _custom("acme"))
+
+
+def test_when_metrics_is_away_the_region_says_so_with_a_retry_and_the_page_still_works(
+    stack: ConsoleStack, sent: dict[str, int]
+) -> None:
+    client = stack.sign_in("viewer@example.com")
+    metrics = stack.processes["metrics"]
+    metrics.stop()
+    try:
+        page = client.get("/overview?brand=acme")
+        assert page.status_code == 200  # the header and the skeletons need no figure
+        assert 'id="brand-switch"' in page.text
+        fragment = _fragment(client, "/overview?brand=acme")
+        assert "The figures could not be loaded." in fragment
+        assert "The metrics service failed" in fragment
+        assert 'hx-get="/overview?brand=acme"' in fragment  # the retry
+        assert "data-kpi=" not in fragment
+        voices = client.get("/voices?brand=acme")
+        assert voices.status_code == 200
+        assert "The voices could not be loaded." in voices.text
+    finally:
+        metrics.start()
+        stack.processes.wait_ready(["metrics"])
+    assert "data-kpi=" in _fragment(client, "/overview?brand=acme")

@@ -1,6 +1,8 @@
 // The overview's charts (Chart.js, configured from the JSON block the figures fragment
 // carries), the "updated n min ago" text, and refreshing the figures on new mentions at most
-// every 30 s. No inline script: the page only holds data.
+// every 30 s. No inline script: the page only holds data. The canvases carry no id: htmx
+// settles attributes of elements whose id survives a swap by writing their old `style`
+// attribute, which the Content-Security-Policy refuses (Chart.js styles its canvases).
 (function () {
   "use strict";
 
@@ -20,7 +22,7 @@
     const data = JSON.parse(block.textContent || "{}");
     const text = data.text || {};
     const animation = quiet() ? false : undefined;
-    const sentimentCanvas = document.getElementById("chart-sentiment");
+    const sentimentCanvas = document.querySelector('canvas[data-chart="sentiment"]');
     if (sentimentCanvas) {
       const colours = {
         positive: css("--positive", "#1a7f37"),
@@ -44,7 +46,7 @@
         },
       }));
     }
-    const shareCanvas = document.getElementById("chart-share");
+    const shareCanvas = document.querySelector('canvas[data-chart="share"]');
     if (shareCanvas) {
       const palette = [css("--accent", "#0b5cad"), "#8a5a00", "#6f42c1", "#0f766e", "#9a3412", "#334155"];
       charts.push(new window.Chart(shareCanvas, {
