@@ -194,9 +194,12 @@ def test_another_brands_overview_and_voices_are_not_found(
     assert "No mentions of Velo Bikes in this period yet." in velo
     assert 'href="/overview?brand=velo&amp;period=30d"' in velo
     # A period that makes no sense is refused in words.
-    refused = client.get("/overview?brand=velo&period=custom&from=2026-02-30&to=2026-03-01")
-    assert refused.status_code == 422
-    assert "is not a day" in refused.text
+    for screen in ("overview", "voices"):
+        url = f"/{screen}?brand=velo&period=custom&from=2026-02-30&to=2026-03-01"
+        for headers in ({}, {"HX-Request": "true"}):  # the page and its fragment
+            refused = client.get(url, headers=headers)
+            assert refused.status_code == 422, (url, headers)
+            assert "2026-02-30 is not a day (YYYY-MM-DD)" in refused.text, (url, headers)
 
 
 def test_voices_list_the_authors_sent_with_their_counts(

@@ -178,7 +178,7 @@ async def overview_page(
         "period_error": period_error,
         "figures_url": page_url(viewer.request),
         "figures": None,
-        "figures_error": None,
+        "figures_error": period_error,
         **period_context(viewer, resolved, period, first, last),
     }
     status = 422 if period_error else 200

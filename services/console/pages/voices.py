@@ -42,7 +42,7 @@ async def voices_page(
         "period_error": period_error,
         "voices_url": page_url(viewer.request),
         "voices": None,
-        "voices_error": None,
+        "voices_error": period_error,
         **period_context(viewer, resolved, period, first, last),
     }
     if resolved is not None:
