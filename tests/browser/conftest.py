@@ -101,7 +101,11 @@ def traffic() -> Traffic:
 def context(browser: Browser, stack: ConsoleStack, traffic: Traffic) -> Iterator[BrowserContext]:
     """A fresh browser profile (no cookies) on the console; checks its traffic at the end."""
     opened = browser.new_context(
-        base_url=stack.console_url, viewport=VIEWPORT, locale="en-GB", timezone_id="UTC"
+        base_url=stack.console_url,
+        viewport=VIEWPORT,
+        locale="en-GB",
+        timezone_id="UTC",
+        reduced_motion="reduce",
     )
     opened.set_default_timeout(15_000)
     opened.on("request", lambda request: traffic.requests.append(request.url))
