@@ -196,3 +196,24 @@ def test_no_screen_loads_anything_from_another_machine(
             and urlsplit(url).hostname not in LOCAL_HOSTS
         ]
         assert not elsewhere, f"{screen} embeds {elsewhere}"
+
+
+def test_the_checks_tell_an_embed_from_a_link() -> None:
+    """The two off-machine checks above, on a page made to fail them."""
+    html = """<html><head><link rel="stylesheet" href="https://cdn.example/x.css">
+      <script src="/static/app.js"></script></head><body>
+      <a href="https://social.example/@ann/1">the original</a>
+      <img srcset="/static/a.png 1x, https://img.example/b.png 2x">
+      <form action="https://collect.example/"></form></body></html>"""
+    found = fetching_urls(html, "http://127.0.0.1:8000/mentions")
+    elsewhere = sorted(url for _, url in found if urlsplit(url).hostname not in LOCAL_HOSTS)
+    assert elsewhere == [
+        "https://cdn.example/x.css",
+        "https://collect.example/",
+        "https://img.example/b.png",
+    ]
+    assert ("script", "http://127.0.0.1:8000/static/app.js") in found
+    traffic = Traffic(
+        ["http://127.0.0.1:8000/", "data:image/png;base64,AA", "https://fonts.example/f"]
+    )
+    assert traffic.off_machine() == ["https://fonts.example/f"]
