@@ -15,15 +15,15 @@
   });
 
   // Errors of a fragment request: say so in the region, keep the rest of the page working.
-  document.addEventListener("htmx:responseError", (event) => {
+  // htmx 2 decides whether to swap in htmx:beforeSwap (responseError comes after the swap).
+  document.addEventListener("htmx:beforeSwap", (event) => {
     const xhr = event.detail.xhr;
     if (xhr.status === 422 || xhr.status === 409 || xhr.status === 403 || xhr.status === 404) {
       event.detail.shouldSwap = true;  // the server sent the form or the reason in HTML
       event.detail.isError = false;
-      return;
     }
-    announce(i18n().error || "Error");
   });
+  document.addEventListener("htmx:responseError", () => announce(i18n().error || "Error"));
   document.addEventListener("htmx:sendError", () => announce(i18n().error || "Error"));
 
   function announce(text) {
