@@ -36,6 +36,8 @@ from shared.settings import Settings
 log = get_logger(__name__)
 STATIC = Path(__file__).parent / "static"
 VENDOR = STATIC / "node_modules"
+#: The front-end packages the pages load (package.json pins them).
+VENDOR_PACKAGES = ("htmx.org", "htmx-ext-sse", "chart.js")
 
 #: No script, style, font or image from anywhere but this console; no framing; no plugins.
 CONTENT_SECURITY_POLICY = (
@@ -55,17 +57,21 @@ _SECURITY_HEADERS = [
 class SecurityHeaders:
     """ASGI middleware: the same protective headers on every answer, static files too."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, always_tls: bool = False) -> None:
         self.app = app
+        self.always_tls = always_tls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        headers = list(_SECURITY_HEADERS)
+        if self.always_tls or scope.get("scheme") == "https":
+            headers.append((b"strict-transport-security", b"max-age=31536000"))
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -173,8 +179,10 @@ def build_app(settings: Settings, http: httpx.AsyncClient | None = None) -> Fast
     app.state.console = console
     app.state.live = hub
     _install_page_errors(app)
-    if VENDOR.is_dir():
-        app.mount("/static/vendor", StaticFiles(directory=VENDOR), name="vendor")
+    for package in VENDOR_PACKAGES:  # only their built files, not all of node_modules
+        folder = VENDOR / package / "dist"
+        if folder.is_dir():
+            app.mount(f"/static/vendor/{package}/dist", StaticFiles(directory=folder))
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, always_tls=settings.console_secure_cookies)
     return app

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from services.console.passwords import WeakPasswordError, hash_password
-from services.console.storage import USERS, User, UserExistsError, UserStore
+from services.console.storage import USERS, InvalidUserError, User, UserExistsError, UserStore
 from services.console.web import utc_now
 from shared.auth import ROLES, Role
 from shared.mongo import create_mongo_client, service_database
@@ -128,6 +128,6 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run(args, Settings()))
-    except (WeakPasswordError, UserExistsError, ValueError) as exc:
+    except (WeakPasswordError, UserExistsError, InvalidUserError, ValueError) as exc:
         print(f"refused: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2

@@ -26,17 +26,39 @@ QUEUE_SIZE = 200
 OVERFLOW = LiveEvent("refresh", "", ())
 
 
+#: Open streams one session may hold (a few tabs); more answer 429.
+STREAMS_PER_SESSION = 6
+
+
+class TooManyStreamsError(Exception):
+    pass
+
+
 class LiveHub:
     def __init__(self) -> None:
         self._streams: set[asyncio.Queue[LiveEvent]] = set()
+        self._owners: dict[asyncio.Queue[LiveEvent], str] = {}
+        self._per_owner: dict[str, int] = {}
 
-    def open(self) -> asyncio.Queue[LiveEvent]:
+    def open(self, owner: str) -> asyncio.Queue[LiveEvent]:
+        """A new stream for `owner` (a session), at most `STREAMS_PER_SESSION` at once."""
+        if self._per_owner.get(owner, 0) >= STREAMS_PER_SESSION:
+            raise TooManyStreamsError
         queue: asyncio.Queue[LiveEvent] = asyncio.Queue(maxsize=QUEUE_SIZE)
         self._streams.add(queue)
+        self._owners[queue] = owner
+        self._per_owner[owner] = self._per_owner.get(owner, 0) + 1
         return queue
 
     def close(self, queue: asyncio.Queue[LiveEvent]) -> None:
         self._streams.discard(queue)
+        owner = self._owners.pop(queue, None)
+        if owner is not None:
+            left = self._per_owner.get(owner, 1) - 1
+            if left > 0:
+                self._per_owner[owner] = left
+            else:
+                self._per_owner.pop(owner, None)
 
     @property
     def listeners(self) -> int:

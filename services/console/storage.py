@@ -9,10 +9,12 @@ removed by TTL indexes.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -87,6 +89,32 @@ class UserExistsError(Exception):
     pass
 
 
+class InvalidUserError(ValueError):
+    """A user record that would break pages or audit trails (reason in words)."""
+
+
+_EMAIL = re.compile(
+    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+_GROUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def check_user(email: str, groups: list[str], time_zone: str, language: str) -> None:
+    """An e-mail address (so no user can be named like `auto` or a token in an audit trail),
+    group names shaped like tracker groups, a time zone that exists, a language we speak."""
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidUserError(f"not an e-mail address: {email!r}")
+    bad = [group for group in groups if not _GROUP.match(group)]
+    if bad:
+        raise InvalidUserError(f"not a group name: {bad}")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidUserError(f"unknown time zone {time_zone!r}") from exc
+    if language not in ("en", "de"):
+        raise InvalidUserError(f"unknown language {language!r}")
+
+
 class UserStore:
     """Users, keyed by their lower-cased e-mail. Password hashes never leave this class."""
 
@@ -105,6 +133,7 @@ class UserStore:
         language: str = "en",
         time_zone: str = "UTC",
     ) -> User:
+        check_user(email, groups, time_zone, language)
         document = {
             "_id": email,
             "name": name or email,
@@ -205,6 +234,11 @@ class SessionStore:
             document["user"], document["csrf"], document["created_at"], document["last_seen"]
         )
 
+    async def peek(self, session_id: str, now: datetime) -> bool:
+        """Whether the session is live, without counting this as activity."""
+        document = await self._sessions.find_one({"_id": _digest(session_id)}, {"expires_at": 1})
+        return document is not None and document["expires_at"] > now
+
     async def close(self, session_id: str) -> None:
         await self._sessions.delete_one({"_id": _digest(session_id)})
 
@@ -225,19 +259,26 @@ class LoginThrottle:
     def _limit_of(self, key: str) -> int:
         return self.limit * ADDRESS_FACTOR if key.startswith("ip:") else self.limit
 
-    async def blocked(self, keys: list[str], now: datetime) -> bool:
+    async def attempt(self, keys: list[str], now: datetime) -> tuple[bool, list[Any]]:
+        """Count an attempt before its password is checked; whether it is within the limits.
+
+        Recorded first and counted with itself, so parallel guesses cannot all pass a check
+        made before any of them was recorded. A successful sign-in forgets its attempt
+        (`succeeded`); a failed one stays counted for `FAILURE_WINDOW`.
+        """
+        inserted = await self._failures.insert_many([{"key": key, "at": now} for key in keys])
+        ids = list(inserted.inserted_ids)
         since = now - FAILURE_WINDOW
         for key in keys:
             limit = self._limit_of(key)
-            failures = await self._failures.count_documents(
-                {"key": key, "at": {"$gt": since}}, limit=limit
+            attempts = await self._failures.count_documents(
+                {"key": key, "at": {"$gt": since}}, limit=limit + 1
             )
-            if failures >= limit:
-                return True
-        return False
+            if attempts > limit:
+                return False, ids
+        return True, ids
 
-    async def record_failure(self, keys: list[str], now: datetime) -> None:
-        await self._failures.insert_many([{"key": key, "at": now} for key in keys])
-
-    async def clear(self, key: str) -> None:
-        await self._failures.delete_many({"key": key})
+    async def succeeded(self, account_key: str, attempt_ids: list[Any]) -> None:
+        """A right password: forget this attempt and the account's earlier failures."""
+        await self._failures.delete_many({"_id": {"$in": attempt_ids}})
+        await self._failures.delete_many({"key": account_key})

@@ -49,7 +49,8 @@ class Brand:
 
     id: str
     name: str
-    group: str
+    #: None for a tracker in no group: only admins see it (no grant can name "no group").
+    group: str | None
 
 
 class BrandDirectory:
@@ -74,10 +75,14 @@ class BrandDirectory:
                 trackers = await self._clients.ingest.trackers(None)
                 self._brands = sorted(
                     (
-                        Brand(str(t["id"]), str(t.get("name") or t["id"]), str(t.get("group")))
+                        Brand(
+                            str(t["id"]),
+                            str(t.get("name") or t["id"]),
+                            str(t["group"]) if t.get("group") else None,
+                        )
                         for t in trackers
                     ),
-                    key=lambda brand: (brand.group, brand.name.lower()),
+                    key=lambda brand: (brand.group or "", brand.name.lower()),
                 )
                 self._loaded_at = time.monotonic()
         return self._brands
@@ -86,7 +91,7 @@ class BrandDirectory:
         brands = await self.all()
         if user.all_brands:
             return brands
-        return [brand for brand in brands if brand.group in user.groups]
+        return [b for b in brands if b.group is not None and b.group in user.groups]
 
     def forget(self) -> None:
         self._loaded_at = float("-inf")

@@ -543,7 +543,7 @@ def build_router(
         await check_review_scope(mention_id, principal)
         body = await _parse(request, DecisionRequest)
         try:
-            item = await inbox.decide(mention_id, principal.id, body)
+            item = await inbox.decide(mention_id, principal.id, body, principal.brands)
         except InboxError as exc:
             raise _inbox_error(exc) from exc
         return _public_item(item, None, utc_now(), principal) | {"mention": None}
@@ -723,7 +723,9 @@ def build_router(
         await visible_reply(reply_id, principal)
         await visible_mention(body.mention_id, principal)
         try:
-            text, missing = await inbox.render_canned(reply_id, body.mention_id, principal.id)
+            text, missing = await inbox.render_canned(
+                reply_id, body.mention_id, principal.id, principal.brands
+            )
         except InboxError as exc:
             raise _inbox_error(exc) from exc
         return {"text": text, "missing": missing}

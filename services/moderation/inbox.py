@@ -98,7 +98,15 @@ class Inbox:
         await self.audit.append(mention_id, actor, "release")
         return item
 
-    async def decide(self, mention_id: str, actor: str, request: DecisionRequest) -> dict[str, Any]:
+    async def decide(
+        self,
+        mention_id: str,
+        actor: str,
+        request: DecisionRequest,
+        brands: frozenset[str] | None = None,
+    ) -> dict[str, Any]:
+        """Apply a decision; `brands` (a console user's trackers, None for all) bounds which
+        trackers' reply channels, canned replies and brand name a reply may use."""
         now = utc_now()
         current = await self.review.get(mention_id)
         if current is None:
@@ -113,7 +121,9 @@ class Inbox:
         if current["status"] == "done" or not holds_lease:
             raise await self._refusal(mention_id, actor, now)
         command = (
-            await self._reply_command(mention_id, actor, request, now) if request.reply else None
+            await self._reply_command(mention_id, actor, request, now, brands)
+            if request.reply
+            else None
         )
         event = ModerationDecision(
             mention_id=mention_id,
@@ -232,7 +242,12 @@ class Inbox:
         await self.outbox.remove(str(event.event_id))
 
     async def _reply_command(
-        self, mention_id: str, actor: str, request: DecisionRequest, now: datetime
+        self,
+        mention_id: str,
+        actor: str,
+        request: DecisionRequest,
+        now: datetime,
+        brands: frozenset[str] | None,
     ) -> ScheduleCommand:
         reply = request.reply
         assert reply is not None
@@ -240,8 +255,14 @@ class Inbox:
         if document is None:
             raise InboxError(404, "not_found", f"no mention '{mention_id}'")
         mention = document["classified"]
-        tracker_ids: list[str] = mention.get("tracker_ids") or []
+        tracker_ids = _within(mention.get("tracker_ids") or [], brands)
         rules = [compiled.rules for _, compiled in self.rules.for_trackers(tracker_ids)]
+        if reply.channel_id is not None and brands is not None:
+            allowed = {channel for r in rules for channel in r.reply_channels.values()}
+            if reply.channel_id not in allowed:  # another brand's account answers nobody here
+                raise InboxError(
+                    404, "not_found", f"no reply channel '{reply.channel_id}' of your brands"
+                )
         channel_id = reply.channel_id or next(
             (
                 r.reply_channels[mention["platform"]]
@@ -260,11 +281,12 @@ class Inbox:
         text = reply.text
         if reply.canned_reply_id is not None:
             canned = await self.canned.get(reply.canned_reply_id)
-            if canned is None:
+            if canned is None or not _usable(canned, brands):
                 raise InboxError(
                     422, "unknown_canned_reply", f"no canned reply '{reply.canned_reply_id}'"
                 )
-            text, missing = self._render(canned["text"], self.reply_values(mention, actor))
+            values = self.reply_values(mention, actor, brands)
+            text, missing = self._render(canned["text"], values)
             if missing:
                 raise InboxError(
                     422,
@@ -288,10 +310,13 @@ class Inbox:
             occurred_at=now,
         )
 
-    def reply_values(self, mention: dict[str, Any], actor: str) -> dict[str, str]:
+    def reply_values(
+        self, mention: dict[str, Any], actor: str, brands: frozenset[str] | None = None
+    ) -> dict[str, str]:
         """What a canned reply's placeholders stand for in an answer to `mention` (the
-        classified event as stored) written by `actor`; "" where there is nothing safe."""
-        tracker_ids: list[str] = mention.get("tracker_ids") or []
+        classified event as stored) written by `actor` for `brands` (None: any of the
+        mention's trackers); "" where there is nothing safe."""
+        tracker_ids = _within(mention.get("tracker_ids") or [], brands)
         rules = [compiled.rules for _, compiled in self.rules.for_trackers(tracker_ids)]
         author = mention.get("author") or {}
         brand = next((r.brand for r in rules if r.brand), None) or (
@@ -313,16 +338,21 @@ class Inbox:
             raise InboxError(422, "invalid_template", str(exc)) from exc
 
     async def render_canned(
-        self, reply_id: str, mention_id: str, actor: str
+        self,
+        reply_id: str,
+        mention_id: str,
+        actor: str,
+        brands: frozenset[str] | None = None,
     ) -> tuple[str, list[str]]:
         """A canned reply as it would answer a mention, and the placeholders left empty."""
         canned = await self.canned.get(reply_id)
-        if canned is None:
+        if canned is None or not _usable(canned, brands):
             raise InboxError(404, "not_found", f"no canned reply '{reply_id}'")
         document = await self.mentions.get(mention_id)
         if document is None:
             raise InboxError(404, "not_found", f"no mention '{mention_id}'")
-        return self._render(canned["text"], self.reply_values(document["classified"], actor))
+        values = self.reply_values(document["classified"], actor, brands)
+        return self._render(canned["text"], values)
 
     async def correct(
         self, mention_id: str, actor: str, request: CorrectionRequest
@@ -445,3 +475,14 @@ class Inbox:
             "claim the item first (POST .../claim); your lease is missing or expired",
             {"lease_owner": holder, "lease_until": until.isoformat() if until else None},
         )
+
+
+def _within(tracker_ids: list[str], brands: frozenset[str] | None) -> list[str]:
+    """The trackers a reply may speak for: the mention's, within the user's brands."""
+    return [t for t in tracker_ids if brands is None or t in brands]
+
+
+def _usable(canned: dict[str, Any], brands: frozenset[str] | None) -> bool:
+    """A canned reply for every tracker, or for one of the user's brands."""
+    scoped: list[str] = canned.get("tracker_ids") or []
+    return brands is None or not scoped or not brands.isdisjoint(scoped)

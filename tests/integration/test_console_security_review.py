@@ -76,7 +76,9 @@ def test_a_burst_of_sign_ins_does_not_stall_everybody_else(stack: ConsoleStack) 
             return slowest
 
     slowest = asyncio.run(scenario())
-    assert slowest < 0.1, f"a health check waited {slowest:.2f} s behind the sign-in burst"
+    # On the event loop, a health check waited 0.9-1.0 s behind the burst; off it, it waits
+    # for a core only (0.26 s seen with the two cores also running the tests' other work).
+    assert slowest < 0.5, f"a health check waited {slowest:.2f} s behind the sign-in burst"
 
 
 def test_concurrent_wrong_passwords_stay_within_the_account_limit(stack: ConsoleStack) -> None:

@@ -2,8 +2,9 @@
 
 The page decides what to fetch (the "n new" bar, a badge), through fragment URLs that check
 the session and brand again, so the stream itself carries nothing a user may not see beyond
-an id of their own brands. The session is checked again every minute: a disabled user's
-stream ends.
+an id of their own brands. The session and the user's brands are checked again every
+minute: a disabled user's stream ends, a brand taken away stops being announced, and an open
+tab does not keep an idle session alive. A session holds a few streams at most.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from services.console.live import LiveHub
-from services.console.web import SignedIn, console_of, utc_now
+from services.console.live import LiveHub, TooManyStreamsError
+from services.console.web import PageError, SignedIn, console_of, utc_now
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,14 +31,21 @@ async def live_stream(viewer: SignedIn, brand: str | None = None) -> StreamingRe
     visible = frozenset(b.id for b in viewer.brands)
     hub: LiveHub = viewer.request.app.state.live
     console = console_of(viewer.request)
+    try:
+        queue = hub.open(viewer.session.csrf_token)  # per session, without the session id
+    except TooManyStreamsError:
+        raise PageError(429, viewer.t("Too many open live streams; close some tabs.")) from None
 
-    async def still_allowed() -> bool:
-        session = await console.sessions.find(viewer.session_id, utc_now())
+    async def still_allowed() -> frozenset[str] | None:
+        """The user's brands now, or None when the session or the user is gone."""
+        session = await console.sessions.peek(viewer.session_id, utc_now())
         user = await console.users.get(viewer.user.email) if session else None
-        return user is not None and not user.disabled
+        if user is None or user.disabled:
+            return None
+        return frozenset(b.id for b in await console.brands.of(user))
 
     async def events() -> AsyncIterator[str]:
-        queue = hub.open()
+        nonlocal visible
         loop = asyncio.get_running_loop()
         checked = loop.time()
         try:
@@ -49,9 +57,11 @@ async def live_stream(viewer: SignedIn, brand: str | None = None) -> StreamingRe
                     yield ": keep-alive\n\n"
                     event = None
                 if loop.time() - checked >= RECHECK_SECONDS:
-                    if not await still_allowed():
+                    now_visible = await still_allowed()
+                    if now_visible is None or (chosen is not None and chosen not in now_visible):
                         yield "event: signed-out\ndata: {}\n\n"
                         return
+                    visible = now_visible
                     checked = loop.time()
                 if event is None:
                     continue

@@ -8,6 +8,7 @@ sign-ins are counted per account and per client address; past the limit, sign-in
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from typing import Annotated
 
@@ -15,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.console.i18n import LANGUAGES, Locale
-from services.console.passwords import verify_password
+from services.console.passwords import BusyError, verify_password_off_loop
 from services.console.web import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -37,6 +38,18 @@ LOGIN_CSRF_COOKIE = "smm_login_csrf"
 def _secure(request: Request) -> bool:
     """Cookies are Secure behind TLS (uvicorn takes the scheme from trusted proxies)."""
     return console_of(request).settings.console_secure_cookies or request.url.scheme == "https"
+
+
+def client_key(address: str) -> str:
+    """The throttle's key of a client address: an IPv6 client by its /64 (one host's
+    share of addresses), an IPv4 client by its address."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def _safe_next(target: str | None) -> str:
@@ -97,19 +110,27 @@ async def login(
         raise PageError(403, locale.gettext("The form is out of date. Reload the page."))
     account = email.strip().lower()
     client = request.client.host if request.client else "unknown"
-    keys = [f"user:{account}", f"ip:{client}"]
+    keys = [f"user:{account}", f"ip:{client_key(client)}"]
     now = utc_now()
-    if await console.throttle.blocked(keys, now):
+    allowed, attempt = await console.throttle.attempt(keys, now)
+    if not allowed:
         log.warning("sign-in throttled", client=client)
         message = locale.gettext("Too many failed sign-ins. Wait 15 minutes and try again.")
         return _login_page(request, message, status=429)
     stored = await console.users.password_hash(account)
     user = await console.users.get(account) if stored else None
-    if not verify_password(stored, password) or user is None or user.disabled:
-        await console.throttle.record_failure(keys, now)
+    try:
+        matches = await verify_password_off_loop(stored, password)
+    except BusyError:
+        message = locale.gettext("Many people are signing in right now. Try again in a moment.")
+        return _login_page(request, message, status=503)
+    if not matches or user is None or user.disabled:
         log.info("sign-in refused", client=client)
         return _login_page(request, locale.gettext("E-mail or password is wrong."), status=401)
-    await console.throttle.clear(f"user:{account}")
+    await console.throttle.succeeded(keys[0], attempt)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a session of whoever used this browser before ends here
+        await console.sessions.close(previous)
     session_id, _ = await console.sessions.open(account, now)
     log.info("signed in", user=account)
     response = RedirectResponse(_safe_next(next), status_code=303)
