@@ -186,6 +186,33 @@ def test_reviewer_claims_replies_with_a_canned_reply_and_moves_on(
     assert second.status_code == 409, second.text
     assert "held by reviewer@example.com" in second.text
 
+    # The holder corrects what the classifiers said; nothing changed is a 422 with the reason.
+    unchanged = reviewer.htmx(
+        "POST", f"/inbox/{following}/correction", data={"brand": "acme", "tab": "all"}
+    )
+    assert unchanged.status_code == 422
+    assert "Change the sentiment, the intent or the labels first." in unchanged.text
+    corrected = reviewer.htmx(
+        "POST",
+        f"/inbox/{following}/correction",
+        data={
+            "brand": "acme",
+            "tab": "all",
+            "sentiment": "neutral",
+            "labels": "Delivery, delivery, late",
+            "labels_changed": "1",
+            "note": "a plain question",
+        },
+    )
+    assert corrected.status_code == 200, corrected.text
+    assert "Correction saved." in corrected.text
+    assert "Sentiment: neutral" in corrected.text
+    stored = api.get(running.url("moderation") + f"/v1/mentions/{following}").json()
+    correction = stored["review"]["correction"]
+    assert correction["sentiment"] == "neutral"
+    assert correction["labels"] == ["delivery", "late"]
+    assert correction["actor"] == "reviewer@example.com"
+
 
 def test_a_viewer_reads_the_queue_without_deciding(
     stack: tuple[ConsoleStack, list[str], str],
