@@ -4,7 +4,9 @@ safe links and which mentions are new."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +37,7 @@ from services.console.domain.replies import (
     reply_network,
     reply_problems,
 )
+from services.console.i18n import Locale
 
 NOW = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)
 
@@ -224,11 +227,6 @@ def test_what_is_new_since_the_newest_shown() -> None:
 
 def test_every_text_of_the_two_screens_has_a_german_translation() -> None:
     """A text added to the mentions or inbox templates without its German shows English."""
-    import re
-    from pathlib import Path
-
-    from services.console.i18n import Locale
-
     console = Path(__file__).parents[2] / "services" / "console"
     german = Locale("de", "Europe/Berlin")
     untranslated: list[str] = []
