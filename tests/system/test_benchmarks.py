@@ -67,3 +67,32 @@ def test_metrics_benchmark_short() -> None:
         assert re.search(rf"\[{order} order\] GET /v1/kpis 30-day window: p50 {NUMBER} ms", out), (
             out
         )
+
+
+def test_console_benchmark_short() -> None:
+    out = run("console.py", "--mentions", "1000", "--requests", "3", "--warmup", "0")
+    assert re.search(rf"loaded: {NUMBER} mentions in {NUMBER} s \({NUMBER} mentions/s", out), out
+    pages = (
+        "overview 7d, page",
+        "overview 7d, figures",
+        "overview 30d, figures",
+        "mentions, no filter",
+        "mentions, negative",
+        "mentions, search 'refund'",
+        "inbox, queue and first item",
+        "inbox, another item",
+        "inbox, queue fragment",
+        "metrics GET /v1/kpis 30d",
+        "metrics GET /v1/kpis/timeseries 30d hourly",
+        "moderation GET /v1/mentions (no filter)",
+        "moderation GET /v1/review",
+        "moderation GET /v1/review/counts",
+    )
+    for page in pages:
+        line = re.search(
+            rf"^{re.escape(page)}: p50 {NUMBER} ms, p95 {NUMBER} ms, p99 {NUMBER} ms, "
+            rf"max {NUMBER} ms \(\d+ requests; 200: \d+; .*server mean {NUMBER} ms",
+            out,
+            re.MULTILINE,
+        )
+        assert line, (page, out)
