@@ -404,6 +404,11 @@ class KpiSnapshot(Event):
     response_time_seconds: ResponseTime = Field(default_factory=ResponseTime)
     response_rate: float | None = None
     follower_growth: FollowerGrowth = Field(default_factory=FollowerGrowth)
+    #: The mention volume by platform (the platform mix), and the two counts behind
+    #: `response_rate`: counted mentions routed to review, and those of them with a reply.
+    platforms: dict[Platform, Count] = Field(default_factory=dict)
+    review_volume: Count = 0
+    replied_volume: Count = 0
 
     @model_validator(mode="after")
     def _window_ordered(self) -> Self:

@@ -7,6 +7,7 @@ something that could disagree with them.
 
 from __future__ import annotations
 
+import collections
 import random
 import statistics
 from collections import defaultdict
@@ -312,6 +313,9 @@ def expected_kpis(data: DataSet, tracker_id: str, start: datetime, end: datetime
             "median": statistics.median(waited) if waited else None,
         },
         "response_rate": pct(len(replied_reviewed), len(reviewed)),
+        "platforms": dict(sorted(collections.Counter(m.platform for m in own).items())),
+        "review_volume": len(reviewed),
+        "replied_volume": len(replied_reviewed),
         "follower_growth": {
             "absolute": (last - first) if series else None,
             "percent": pct(last - first, first) if series else None,
@@ -338,6 +342,9 @@ def expected_keys() -> list[str]:
         "engagement_rate_by_impressions",
         "response_time_seconds",
         "response_rate",
+        "platforms",
+        "review_volume",
+        "replied_volume",
         "follower_growth",
     ]
 

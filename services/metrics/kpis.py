@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import AwareDatetime, Field
 
 from services.metrics.aggregates import MentionAggregates
+from services.metrics.domain.facts import platform_mix
 from services.metrics.domain.formulas import (
     follower_growth,
     net_sentiment,
@@ -127,6 +128,9 @@ class KpiCalculator:
             share_of_voice=percent(own["volume"], group_volume),
             response_time_seconds=ResponseTime(avg=average, median=median),
             response_rate=percent(replied_in_review, own["review"]),
+            platforms=platform_mix(own),
+            review_volume=own["review"],
+            replied_volume=replied_in_review,
             **posts,
         )
 

@@ -132,6 +132,15 @@ def count_names(sentiment: str, platform: str, action: str) -> list[str]:
     return names
 
 
+def platform_mix(counts: Mapping[str, int]) -> dict[str, int]:
+    """The mention volume by platform, from a window's counters (`p.<platform>`)."""
+    return {
+        name[2:]: count
+        for name, count in sorted(counts.items())
+        if name.startswith("p.") and count > 0
+    }
+
+
 def micros(moment: datetime) -> int:
     """A moment as integer microseconds since the epoch (exact, unlike a float)."""
     return (moment - EPOCH) // timedelta(microseconds=1)
