@@ -1,8 +1,8 @@
 """Fixtures of the browser tests: the console stack once for the package, Debian's Chromium.
 
 Every page a test opens records the requests the browser makes; when the test ends, each of
-them must have gone to this machine (no font, script or image from a CDN, no tracker) and no
-Content-Security-Policy violation may have been reported.
+them must have gone to this machine (no font, script or image from a CDN, no tracker), and no
+Content-Security-Policy violation nor uncaught script error may have been reported.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Traffic:
 
     requests: list[str] = field(default_factory=list)
     csp_violations: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
 
     def off_machine(self) -> list[str]:
         """Requests to any host but this machine (data: and blob: URLs stay in the page)."""
@@ -60,6 +61,27 @@ class Traffic:
             if urlsplit(url).scheme not in ("data", "blob", "about")
             and urlsplit(url).hostname not in LOCAL_HOSTS
         ]
+
+    def check(self) -> None:
+        assert not self.off_machine(), f"requests off the machine: {self.off_machine()}"
+        assert not self.csp_violations, f"CSP violations: {self.csp_violations}"
+        assert not self.script_errors, f"uncaught script errors: {self.script_errors}"
+
+
+def watch(context: BrowserContext, traffic: Traffic) -> None:
+    """Record every request of the context's pages, their CSP reports and script errors."""
+    context.on("request", lambda request: traffic.requests.append(request.url))
+
+    def on_page(page: Page) -> None:
+        page.on(
+            "console",
+            lambda message: (
+                traffic.csp_violations.append(message.text) if _CSP.search(message.text) else None
+            ),
+        )
+        page.on("pageerror", lambda error: traffic.script_errors.append(str(error)))
+
+    context.on("page", on_page)
 
 
 @pytest.fixture(scope="package")
@@ -108,21 +130,10 @@ def context(browser: Browser, stack: ConsoleStack, traffic: Traffic) -> Iterator
         reduced_motion="reduce",
     )
     opened.set_default_timeout(15_000)
-    opened.on("request", lambda request: traffic.requests.append(request.url))
-
-    def on_page(page: Page) -> None:
-        page.on(
-            "console",
-            lambda message: (
-                traffic.csp_violations.append(message.text) if _CSP.search(message.text) else None
-            ),
-        )
-
-    opened.on("page", on_page)
+    watch(opened, traffic)
     yield opened
     opened.close()
-    assert not traffic.off_machine(), f"requests off the machine: {traffic.off_machine()}"
-    assert not traffic.csp_violations, f"CSP violations: {traffic.csp_violations}"
+    traffic.check()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bs4 import BeautifulSoup
 from playwright.sync_api import Browser, Page, expect
 
 from shared.settings import Settings
-from tests.browser.conftest import LOCAL_HOSTS, VIEWPORT, Traffic, sign_in
+from tests.browser.conftest import LOCAL_HOSTS, VIEWPORT, Traffic, sign_in, watch
 from tests.conftest import LocalServers, isolated_settings
 from tests.console_kit import PASSWORD, ConsoleStack, mention
 from tests.processes import process_env, service_processes
@@ -172,7 +172,7 @@ def test_no_screen_loads_anything_from_another_machine(
     )
     traffic = Traffic()
     context = browser.new_context(base_url=stack.console_url, viewport=VIEWPORT)
-    context.on("request", lambda request: traffic.requests.append(request.url))
+    watch(context, traffic)
     try:
         page = context.new_page()
         page.goto("/login")
@@ -187,7 +187,7 @@ def test_no_screen_loads_anything_from_another_machine(
     finally:
         context.close()
     assert traffic.requests, "the browser made no request at all"
-    assert not traffic.off_machine(), traffic.off_machine()
+    traffic.check()
     for screen, html in pages.items():
         elsewhere = [
             (tag, url)
