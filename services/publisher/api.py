@@ -12,7 +12,8 @@ from pydantic import BaseModel, ValidationError
 from services.publisher.calendar import Calendar, PostRequest, public_post
 from services.publisher.channels import ChannelService, public_channel
 from services.publisher.domain.channels import ChannelIn, ChannelPatch, ReauthIn
-from services.publisher.domain.posts import PostIn, PostPatch, PostQuery
+from services.publisher.domain.posts import PostIn, PostPatch, PostQuery, TextToCount
+from services.publisher.domain.text_rules import PostRuleError, count_text
 from services.publisher.errors import DomainError
 from services.publisher.storage import CommandInbox, PostStore
 from shared.auth import Principal, require_scope
@@ -59,6 +60,33 @@ def build_router(
     calendar: Calendar, channels: ChannelService, posts: PostStore, inbox: CommandInbox
 ) -> APIRouter:
     router = APIRouter(prefix="/v1")
+
+    # --- text counts -----------------------------------------------------------------------
+
+    @router.post(
+        "/text/count",
+        tags=["posts"],
+        summary="A text counted as a network counts it, against its limit",
+        description=(
+            "Body: {platform, text}. Answers {platform, length, limit, unit, over, "
+            "too_many_bytes}: the same count that refuses a post that is too long (X weights "
+            "URLs and wide characters, Bluesky counts graphemes and bytes). No side effects."
+        ),
+    )
+    async def count(request: Request, principal: Reader) -> dict[str, Any]:
+        body = await _body(request, TextToCount)
+        try:
+            counted = count_text(body.platform, body.text)
+        except PostRuleError as exc:
+            raise ApiError(422, exc.code, str(exc)) from exc
+        return {
+            "platform": counted.platform,
+            "length": counted.length,
+            "limit": counted.limit,
+            "unit": counted.unit,
+            "over": counted.over,
+            "too_many_bytes": counted.too_many_bytes,
+        }
 
     # --- channels ------------------------------------------------------------------------
 

@@ -272,3 +272,23 @@ async def test_commands_topic_schedules_replies_and_dead_letters_refusals(
     assert [c.reply_to for c in nets.state.created] == ["98765"]
     assert dead[0].value == cancel_unknown.to_bytes()
     assert "no post 'ghost'" in dict(dead[0].headers)["x-error"].decode()
+
+
+async def test_text_count_is_the_count_posts_are_refused_by(settings: Settings) -> None:
+    async with publisher_api(settings, scheduler=False) as client:
+        fits = await client.post("/v1/text/count", json={"platform": "x", "text": "日" * 140})
+        over = await client.post("/v1/text/count", json={"platform": "x", "text": "日" * 141})
+        unknown = await client.post("/v1/text/count", json={"platform": "myspace", "text": "hi"})
+        misspelt = await client.post("/v1/text/count", json={"platfrom": "x", "text": "hi"})
+    assert fits.json() == {
+        "platform": "x",
+        "length": 280,
+        "limit": 280,
+        "unit": "weighted characters",
+        "over": False,
+        "too_many_bytes": False,
+    }
+    assert over.json()["over"] is True  # and a post of it is refused `text_too_long` (above)
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["code"] == "unsupported_platform"
+    assert misspelt.status_code == 422

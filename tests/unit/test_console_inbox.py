@@ -32,12 +32,14 @@ from services.console.domain.mentions import (
     safe_link,
 )
 from services.console.domain.replies import (
-    count_reply,
+    ReplyCount,
     placeholders_left,
+    reply_count,
     reply_network,
     reply_problems,
 )
 from services.console.i18n import Locale
+from services.publisher.domain.text_rules import count_text
 
 NOW = datetime(2026, 3, 29, 12, 0, tzinfo=UTC)
 
@@ -111,34 +113,41 @@ def test_placeholders_left_in_a_reply() -> None:
     assert placeholders_left("no {1} {} here") == []
 
 
-def test_the_count_follows_the_network() -> None:
-    assert count_reply("x", "a" * 280).over is False
-    assert count_reply("x", "é" * 281).over is True
-    emoji = count_reply("x", "👍🏽")
+def test_the_publishers_count_follows_the_network() -> None:
+    """The count the console shows is the publisher's (`POST /v1/text/count`)."""
+    assert count_text("x", "a" * 280).over is False
+    assert count_text("x", "é" * 281).over is True
+    emoji = count_text("x", "👍🏽")
     assert emoji.length == 2
     assert emoji.unit == "weighted characters"
-    link = count_reply("x", "see https://example.com/" + "p" * 100)
+    link = count_text("x", "see https://example.com/" + "p" * 100)
     assert link.length == len("see ") + 23  # a URL weighs 23 on X
-    assert count_reply("mastodon", "ü" * 500).over is False
+    assert count_text("mastodon", "ü" * 500).over is False
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # one grapheme, 18 bytes
-    assert count_reply("bluesky", family * 300).length == 300  # graphemes: within 300
-    assert count_reply("bluesky", family * 300).over is True  # but over 3,000 bytes
-    assert count_reply("x", "abc").left == 277
+    assert count_text("bluesky", family * 300).length == 300  # graphemes: within 300
+    assert count_text("bluesky", family * 300).over is True  # but over 3,000 bytes
+    answer = {"platform": "x", "length": 3, "limit": 280, "unit": "weighted characters"}
+    assert reply_count(answer).left == 277
+
+
+def _x(length: int) -> ReplyCount:
+    return ReplyCount("x", length, 280, "weighted characters")
 
 
 def test_reply_problems_name_what_blocks_sending() -> None:
-    assert reply_problems("Thanks!", "x") == []
-    [empty] = reply_problems("  ", "x")
+    assert reply_problems("Thanks!", "x", _x(7)) == []
+    [empty] = reply_problems("  ", "x", _x(0))
     assert empty.message == "Write a reply first."
-    [unfilled] = reply_problems("Hi {author}", "x")
+    [unfilled] = reply_problems("Hi {author}", "x", _x(11))
     assert unfilled.values == {"placeholders": "{author}"}
-    [long] = reply_problems("é" * 300, "x")
+    [long] = reply_problems("é" * 300, "x", _x(300))
     assert long.values["network"] == "x"
     assert long.values["length"] == 300
-    [channel] = reply_problems("Thanks", None)
+    [channel] = reply_problems("Thanks", None, None)
     assert channel.message == "No reply channel for this network."
+    [uncounted] = reply_problems("Thanks", "reddit", None)
+    assert uncounted.message == "No reply channel for this network."
     assert reply_network("x") == "x"
-    assert reply_network("reddit") is None
     assert reply_network(None) is None
 
 

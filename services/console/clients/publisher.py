@@ -22,3 +22,11 @@ class PublisherClient(ServiceClient):
         found = await self.get("/v1/posts", actor, in_reply_to_mention_id=mention_id)
         posts: list[dict[str, Any]] = found["posts"]
         return posts
+
+    async def count_text(self, actor: Actor, platform: str, text: str) -> dict[str, Any]:
+        """`text` counted as `platform` counts it: {platform, length, limit, unit, over,
+        too_many_bytes}, the publisher's own rule for refusing a post."""
+        counted: dict[str, Any] = await self.post(
+            "/v1/text/count", actor, {"platform": platform, "text": text}
+        )
+        return counted

@@ -1,22 +1,19 @@
 """A reply as the reviewer writes it: placeholders left to fill, and its length as the
 network counts it.
 
-The length comes from the publisher's own rules (`services.publisher.domain.text_rules`), the
-same function that refuses a post when it is created, so the console's count never disagrees
-with what the publisher accepts. Pure functions; the page calls them after a typing pause.
+The length comes from the publisher (`POST /v1/text/count`), counted by the same function that
+refuses a post when it is created, so the console's count never disagrees with what the
+publisher accepts. Pure functions; the page asks for the count after a typing pause.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
-from services.publisher.domain.text_rules import (
-    BLUESKY_MAX_BYTES,
-    PUBLISH_PLATFORMS,
-    RULES,
-    text_length,
-)
+#: The bytes Bluesky takes besides its graphemes (named in the message when a reply has more).
+BLUESKY_MAX_BYTES = 3_000
 
 #: `{name}` as canned replies write placeholders; `{{` is a literal brace, not one.
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")
@@ -33,8 +30,8 @@ def placeholders_left(text: str) -> list[str]:
 
 
 def reply_network(platform: str | None) -> str | None:
-    """The network whose rules count a reply: the channel's platform, if we can post there."""
-    return platform if platform in PUBLISH_PLATFORMS else None
+    """The network whose rules count a reply: the reply channel's platform."""
+    return platform or None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +53,14 @@ class ReplyCount:
         return self.limit - self.length
 
 
-def count_reply(network: str, text: str) -> ReplyCount:
-    """`text` counted as `network` counts it (X weights, Bluesky graphemes and bytes, ...)."""
-    rules = RULES[network]
-    too_many_bytes = network == "bluesky" and len(text.encode()) > BLUESKY_MAX_BYTES
+def reply_count(answer: dict[str, Any]) -> ReplyCount:
+    """The publisher's count of a reply (`POST /v1/text/count`) as the inbox shows it."""
     return ReplyCount(
-        network, text_length(network, text), rules.max_length, rules.unit, too_many_bytes
+        str(answer["platform"]),
+        int(answer["length"]),
+        int(answer["limit"]),
+        str(answer["unit"]),
+        bool(answer.get("too_many_bytes")),
     )
 
 
@@ -73,8 +72,9 @@ class ReplyProblem:
     values: dict[str, str | int]
 
 
-def reply_problems(text: str, network: str | None) -> list[ReplyProblem]:
-    """Everything that blocks sending this reply, in the order a person fixes them."""
+def reply_problems(text: str, network: str | None, count: ReplyCount | None) -> list[ReplyProblem]:
+    """Everything that blocks sending this reply, in the order a person fixes them (`count`
+    is the publisher's count on `network`, None when it could not count)."""
     problems: list[ReplyProblem] = []
     if not text.strip():
         problems.append(ReplyProblem("Write a reply first.", {}))
@@ -85,10 +85,9 @@ def reply_problems(text: str, network: str | None) -> list[ReplyProblem]:
         problems.append(
             ReplyProblem("Fill in {placeholders} before sending.", {"placeholders": names})
         )
-    if network is None:
+    if network is None or count is None:
         problems.append(ReplyProblem("No reply channel for this network.", {}))
         return problems
-    count = count_reply(network, text)
     if count.length > count.limit:
         problems.append(
             ReplyProblem(

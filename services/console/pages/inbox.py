@@ -34,9 +34,10 @@ from services.console.domain.inbox import (
 )
 from services.console.domain.mentions import INTENTS, SENTIMENTS, notable_scores, safe_link
 from services.console.domain.replies import (
+    ReplyCount,
     ReplyProblem,
-    count_reply,
     placeholders_left,
+    reply_count,
     reply_network,
     reply_problems,
 )
@@ -111,12 +112,27 @@ async def _network(viewer: Viewer, brand: Brand, platform: str | None) -> tuple[
     return reply_network(channel.get("platform")) or reply_network(platform), channel_id
 
 
-def _count_view(viewer: Viewer, network: str | None, text: str) -> dict[str, Any]:
-    """The reply's count and what blocks sending, in the viewer's words."""
-    problems = [_say(viewer, p) for p in reply_problems(text, network)] if text.strip() else []
+async def _count(viewer: Viewer, network: str | None, text: str) -> ReplyCount | None:
+    """The publisher's count of the reply on its network; None without a network or when
+    the publisher cannot count it (unreachable, or a network it cannot post to)."""
     if network is None:
+        return None
+    try:
+        answer = await _clients(viewer).publisher.count_text(viewer.actor, network, text)
+    except ServiceError as exc:
+        log.info("reply not counted", network=network, error=str(exc))
+        return None
+    return reply_count(answer)
+
+
+async def _count_view(viewer: Viewer, network: str | None, text: str) -> dict[str, Any]:
+    """The reply's count and what blocks sending, in the viewer's words."""
+    count = await _count(viewer, network, text)
+    problems = (
+        [_say(viewer, p) for p in reply_problems(text, network, count)] if text.strip() else []
+    )
+    if count is None:
         return {"network": None, "problems": problems}
-    count = count_reply(network, text)
     return {
         "network": network,
         "length": count.length,
@@ -193,7 +209,7 @@ async def _context(
         "canned": canned,
         "network": network,
         "channel_id": channel_id,
-        "count": _count_view(viewer, network, reply_text),
+        "count": await _count_view(viewer, network, reply_text),
         "reply_text": reply_text,
         "reply_notes": [],
         "may_reply": viewer.may("reply"),
@@ -389,7 +405,7 @@ async def decide(viewer: SignedIn, mention_id: MentionPath) -> HTMLResponse:
     if decision.action == "reply":
         viewer.require("reply")
         network, _ = await _network(viewer, brand, found.get("platform"))
-        problems = reply_problems(reply_text, network)
+        problems = reply_problems(reply_text, network, await _count(viewer, network, reply_text))
         if problems:
             said = [_say(viewer, p) for p in problems]
             return await _invalid(viewer, brand, tab, mention_id, said, form)
@@ -469,7 +485,7 @@ async def count(viewer: SignedIn, mention_id: MentionPath) -> HTMLResponse:
     brand = viewer.brand(form.get("brand"))
     found = await _selected(viewer, brand, mention_id)
     network, _ = await _network(viewer, brand, found.get("platform"))
-    context = {"brand": brand, "count": _count_view(viewer, network, form.get("reply", ""))}
+    context = {"brand": brand, "count": await _count_view(viewer, network, form.get("reply", ""))}
     return render(viewer, viewer.request, "inbox.html", context, block="count")
 
 
@@ -514,7 +530,7 @@ async def canned(viewer: SignedIn, mention_id: MentionPath) -> HTMLResponse:
         "reply_text": text,
         "reply_notes": notes,
         "placeholders": placeholders_left(text),
-        "count": _count_view(viewer, network, text),
+        "count": await _count_view(viewer, network, text),
         "urls": {"count": _action_url(mention_id, "count")},
         "focus_reply": True,
     }

@@ -17,6 +17,13 @@ PostKind = Literal["post", "series"]
 PostText = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
 
+class TextToCount(Model):
+    """Body of `POST /v1/text/count`: a draft's or a reply's text and its network."""
+
+    platform: Annotated[str, StringConstraints(min_length=1, max_length=32)]
+    text: Annotated[str, StringConstraints(max_length=100_000)]
+
+
 class PostIn(Model):
     """Body of `POST /v1/posts` (the HTTP twin of a `schedule` command).
 

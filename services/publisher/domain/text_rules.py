@@ -100,6 +100,33 @@ def text_length(platform: str, text: str) -> int:
     return len(text)
 
 
+@dataclass(frozen=True, slots=True)
+class TextCount:
+    """A text measured as a network measures it, against that network's limit."""
+
+    platform: str
+    length: int
+    limit: int
+    unit: str
+    #: Bluesky also limits bytes: over them, a text within the grapheme limit is refused.
+    too_many_bytes: bool
+
+    @property
+    def over(self) -> bool:
+        return self.length > self.limit or self.too_many_bytes
+
+
+def count_text(platform: str, text: str) -> TextCount:
+    """The count `check_post` refuses by, for composers and reply boxes to show as people type."""
+    rules = RULES.get(platform)
+    if rules is None:
+        raise PostRuleError("unsupported_platform", f"cannot publish to '{platform}'")
+    too_many_bytes = platform == "bluesky" and len(text.encode()) > BLUESKY_MAX_BYTES
+    return TextCount(
+        platform, text_length(platform, text), rules.max_length, rules.unit, too_many_bytes
+    )
+
+
 def check_post(platform: str, text: str, media: list[str]) -> None:
     """Raise `PostRuleError` when `platform` would refuse this text or media."""
     rules = RULES.get(platform)
