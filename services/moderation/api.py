@@ -341,7 +341,7 @@ def build_router(
         tags=["mentions"],
         summary="Classified mentions, newest first, with their review state",
         description=(
-            "Filters: tracker_id, platform, sentiment, language, intent, label, action, "
+            "Filters: tracker_id, platform, author_id, sentiment, language, intent, label, action, "
             "priority, from and to (created_at, from ≤ t < to, with a timezone offset), q "
             "(every word must be in the text; words are matched whole, case-insensitive). "
             "Pages with `limit` (≤ 200) and `cursor`; answers {items, next_cursor}. A console "
@@ -352,6 +352,7 @@ def build_router(
         principal: Reader,
         tracker_id: QueryId = None,
         platform: Platform | None = None,
+        author_id: QueryId = None,
         sentiment: Sentiment | None = None,
         language: Annotated[Language | None, Query()] = None,
         intent: Intent | None = None,
@@ -372,6 +373,7 @@ def build_router(
                 {
                     "tracker_id": tracker_id,
                     "platform": platform,
+                    "author_id": author_id,
                     "sentiment": sentiment,
                     "language": language,
                     "intent": intent,

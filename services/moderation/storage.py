@@ -73,6 +73,7 @@ def _outcome_document(outcome: Outcome) -> Document:
         "language": c.classification.language,
         "intent": c.classification.intent,
         "labels": list(c.classification.labels),
+        "author_id": c.author.id,
         "words": words_of(c.text),
         # The events as published, byte for byte: a redelivery republishes exactly these, and
         # one binary field costs the database far less than the nested document would.
@@ -226,7 +227,7 @@ def _mentions_query(
         clauses.append({"tracker_ids": found.tracker_id})
     elif brands is not None:
         clauses.append({"tracker_ids": {"$in": sorted(brands)}})
-    for name in ("platform", "sentiment", "language", "intent", "action", "priority"):
+    for name in ("platform", "author_id", "sentiment", "language", "intent", "action", "priority"):
         value = getattr(found, name)
         if value is not None:
             clauses.append({name: value})

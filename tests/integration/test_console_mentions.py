@@ -112,6 +112,14 @@ def test_the_list_shows_the_brand_newest_first_and_filters(stack: ConsoleStack) 
 
     by_author = viewer.get("/mentions", params={"brand": "acme", "author": "@cleo"})
     assert _texts(by_author.text) == [POSITIVE]
+    # As the voices screen links it: moderation filters by network and author id.
+    by_voice = viewer.get("/mentions", params={"brand": "acme", "author": "mastodon:cleo"})
+    assert _texts(by_voice.text) == [POSITIVE]
+    voice = stack.api().get(
+        stack.url("moderation") + "/v1/mentions",
+        params={"tracker_id": "acme", "platform": "mastodon", "author_id": "cleo"},
+    )
+    assert [m["author"]["id"] for m in voice.json()["items"]] == ["cleo"]
 
     bad = viewer.get("/mentions", params={"brand": "acme", "sentiment": "furious"})
     assert bad.status_code == 422

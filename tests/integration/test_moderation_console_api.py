@@ -166,6 +166,16 @@ async def test_a_console_user_sees_and_acts_on_their_brands_only(
         "reason": "answered",
         "reply": {"text": "Das tut uns leid, wir melden uns.", "channel_id": "t1-x"},
     }
+    # A console user may answer only from their brands' reply channels (tracker rules).
+    refused = await client.post("/v1/review/x:1/decision", json=reply, headers=rita)
+    assert refused.status_code == 404, refused.text
+    rules = {"brand": "Röstwerk", "reply_channels": {"x": "t1-x"}}
+    assert (await client.put("/v1/rules/t1", json=rules, headers=ADMIN)).status_code == 200
+    other = {"brand": "Bohnenblitz", "reply_channels": {"x": "t2-x"}}
+    assert (await client.put("/v1/rules/t2", json=other, headers=ADMIN)).status_code == 200
+    foreign = {**reply, "reply": {**reply["reply"], "channel_id": "t2-x"}}  # type: ignore[dict-item]
+    wrong = await client.post("/v1/review/x:1/decision", json=foreign, headers=rita)
+    assert wrong.status_code == 404, wrong.text
     decided = await client.post("/v1/review/x:1/decision", json=reply, headers=rita)
     assert decided.status_code == 200, decided.text
     assert decided.json()["decision"]["actor"] == RITA

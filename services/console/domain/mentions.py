@@ -51,8 +51,19 @@ class MentionFilters:
         chosen = (self.platform, self.sentiment, self.language, self.intent, self.label)
         return any(chosen) or any((self.start, self.end, self.q, self.author))
 
+    def author_key(self) -> tuple[str, str] | None:
+        """`platform:author id` (as the voices link gives it), for moderation to filter by;
+        None for a handle, which the console matches itself."""
+        if not self.author:
+            return None
+        platform, _, author_id = self.author.partition(":")
+        if platform in PLATFORMS and author_id and not author_id.startswith("$"):
+            return platform, author_id
+        return None
+
     def api_params(self, tracker_id: str) -> dict[str, str]:
-        """The query of `GET /v1/mentions` (author is matched by the console)."""
+        """The query of `GET /v1/mentions` (a handle is matched by the console)."""
+        key = self.author_key()
         params = {
             "tracker_id": tracker_id,
             "platform": self.platform,
@@ -64,7 +75,9 @@ class MentionFilters:
             "to": self.end.isoformat() if self.end else None,
             "q": self.q,
         }
-        return {key: value for key, value in params.items() if value}
+        if key is not None:
+            params["platform"], params["author_id"] = key
+        return {name: value for name, value in params.items() if value}
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], message: str) -> str | None:
@@ -128,8 +141,12 @@ def parse_filters(query: dict[str, str], now: datetime, time_zone: str) -> Menti
 
 
 def by_author(mention: dict[str, Any], author: str | None) -> bool:
-    """Whether a mention is by `author` (their id or handle, with or without @)."""
+    """Whether a mention is by `author` (their id or handle, with or without @, or
+    `platform:id`)."""
     if not author:
+        return True
+    who = mention.get("author") or {}
+    if f"{mention.get('platform')}:{who.get('id')}" == author:
         return True
     wanted = author.lstrip("@").casefold()
     who = mention.get("author") or {}

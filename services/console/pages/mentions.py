@@ -39,8 +39,8 @@ router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
 #: How many mentions one "n new" count or insert looks at; beyond it the bar says "200+".
 NEWS_LIMIT = 200
-#: Pages of the API read to find `PAGE_SIZE` mentions of one author (the API has no author
-#: filter yet), so one request stays bounded.
+#: Pages of the API read to find `PAGE_SIZE` mentions of one author given by handle (the API
+#: filters by `platform:id`, as the voices link gives it, itself), so one request stays bounded.
 AUTHOR_SCAN_PAGES = 5
 #: The filter fields the URL carries (and the fragments pass on).
 FILTER_FIELDS: tuple[str, ...] = (
@@ -81,7 +81,7 @@ async def _page(
         # later in the same millisecond is not missed (`newer_than` drops what was shown).
         params["from"] = start.replace(microsecond=start.microsecond // 1000 * 1000).isoformat()
     items: list[dict[str, Any]] = []
-    pages = AUTHOR_SCAN_PAGES if filters.author else 1
+    pages = AUTHOR_SCAN_PAGES if filters.author and filters.author_key() is None else 1
     for _ in range(pages):
         found = await client.mentions(viewer.actor, **params, cursor=cursor, limit=limit)
         items += [m for m in found["items"] if by_author(m, filters.author)]

@@ -66,6 +66,8 @@ class MentionFilter(Model):
 
     tracker_id: Identifier | None = None
     platform: Platform | None = None
+    #: One author's mentions (with `platform`: author ids are unique per network only).
+    author_id: Identifier | None = None
     sentiment: Sentiment | None = None
     language: Language | None = None
     intent: Intent | None = None
