@@ -160,6 +160,11 @@ def test_every_card_equals_the_kpi_api_for_the_same_window(
     ):
         assert total == pytest.approx(100.0, abs=0.11), i
     assert fragment.count("<table>") == 2
+    # The platform mix is the snapshot's, in the chart and in its table.
+    assert {row["platform"]: row["mentions"] for row in chart["platforms"]} == now["platforms"]
+    assert sum(now["platforms"].values()) == now["mention_volume"]
+    table = dict(re.findall(r'data-platform="([a-z]+)" data-value="(\d+)"', fragment))
+    assert {k: int(v) for k, v in table.items()} == now["platforms"]
 
 
 def test_the_german_overview_and_voices_show_german_labels(

@@ -265,3 +265,12 @@ def test_the_sentiment_mix_gives_counts_and_percentages() -> None:
         ("negative", 2, 50.0),
     ]
     assert [s.percent for s in sentiment_mix({})] == [0.0, 0.0, 0.0]
+
+
+def test_the_platform_mix_ranks_networks_with_their_share() -> None:
+    from services.console.domain.figures import platform_mix
+
+    rows = platform_mix({"x": 1, "mastodon": 3, "reddit": 0})
+    assert [(r["platform"], r["mentions"]) for r in rows] == [("mastodon", 3), ("x", 1)]
+    assert [r["percent"] for r in rows] == [75.0, 25.0]
+    assert platform_mix({}) == []

@@ -122,3 +122,15 @@ def sentiment_mix(counts: Mapping[str, Any]) -> list[Share]:
         Share(name, value, round(100.0 * value / total, 1) if total else 0.0)
         for name, value in zip(SENTIMENTS, values, strict=True)
     ]
+
+
+def platform_mix(platforms: dict[str, int]) -> list[dict[str, float | int | str]]:
+    """The mention volume by network, largest first, each with its share in percent (the
+    KPI answer's `platforms`; the shares add up to 100 but for rounding)."""
+    total = sum(platforms.values())
+    ranked = sorted(platforms.items(), key=lambda item: (-item[1], item[0]))
+    return [
+        {"platform": name, "mentions": count, "percent": 100 * count / total if total else 0.0}
+        for name, count in ranked
+        if count > 0
+    ]

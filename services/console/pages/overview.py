@@ -23,6 +23,7 @@ from services.console.domain.figures import (
     Bucket,
     active_crisis,
     buckets,
+    platform_mix,
     share_of_voice,
 )
 from services.console.domain.periods import (
@@ -124,6 +125,7 @@ async def _figures(viewer: Viewer, brand: Brand, period: Period) -> dict[str, An
     mine = per_tracker[brand.id]
     shares = share_of_voice({k: [b.volume for b in v] for k, v in per_tracker.items()})
     labels = _labels(viewer, mine, window.show)
+    platform_rows = platform_mix(current_kpis.get("platforms") or {})
     chart = {
         "labels": labels,
         "sentiment": {
@@ -132,6 +134,7 @@ async def _figures(viewer: Viewer, brand: Brand, period: Period) -> dict[str, An
             "negative": [b.negative for b in mine],
         },
         "share": [{"name": member.name, "values": shares[member.id]} for member in group],
+        "platforms": platform_rows,
         "text": {
             "positive": viewer.t("positive"),
             "neutral": viewer.t("neutral"),
@@ -151,6 +154,7 @@ async def _figures(viewer: Viewer, brand: Brand, period: Period) -> dict[str, An
         "empty": not current_kpis.get("mention_volume") and not previous_kpis.get("mention_volume"),
         "chart": chart,
         "rows": list(zip(labels, mine, strict=True)),
+        "platform_rows": platform_rows,
         "share_rows": [(label, [shares[m.id][i] for m in group]) for i, label in enumerate(labels)],
         "group": group,
         "window": window,

@@ -68,6 +68,25 @@
         },
       }));
     }
+    const platformCanvas = document.querySelector('canvas[data-chart="platforms"]');
+    if (platformCanvas && (data.platforms || []).length) {
+      charts.push(new window.Chart(platformCanvas, {
+        type: "bar",
+        data: {
+          labels: data.platforms.map((row) => row.platform),
+          datasets: [{
+            label: text.mentions,
+            data: data.platforms.map((row) => row.mentions),
+            backgroundColor: css("--accent", "#0b5cad"),
+          }],
+        },
+        options: {
+          animation, maintainAspectRatio: false, indexAxis: "y",
+          plugins: { legend: { display: false } },
+          scales: { x: { beginAtZero: true, ticks: { precision: 0 } } },
+        },
+      }));
+    }
   }
 
   function tickUpdated() {
