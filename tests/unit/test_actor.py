@@ -38,7 +38,7 @@ def test_an_expired_assertion_is_refused() -> None:
 
 def test_a_long_lived_assertion_is_refused() -> None:
     now = int(time.time())
-    claims = {"sub": "a", "role": "viewer", "brands": [], "iss": "smm-console"}
+    claims: dict[str, object] = {"sub": "a", "role": "viewer", "brands": [], "iss": "smm-console"}
     claims |= {"aud": "smm-services", "iat": now, "exp": now + 86_400}
     with pytest.raises(ActorError, match="at most"):
         verify_actor(jwt.encode(claims, KEY, algorithm="HS256"), KEY)
@@ -46,7 +46,7 @@ def test_a_long_lived_assertion_is_refused() -> None:
 
 def test_an_unsigned_assertion_is_refused() -> None:
     now = int(time.time())
-    claims = {"sub": "a", "role": "admin", "brands": None, "iss": "smm-console"}
+    claims: dict[str, object] = {"sub": "a", "role": "admin", "brands": None, "iss": "smm-console"}
     claims |= {"aud": "smm-services", "iat": now, "exp": now + 60}
     forged = jwt.encode(claims, key="", algorithm="none")
     with pytest.raises(ActorError):
@@ -62,8 +62,11 @@ def test_the_users_scopes_are_their_roles_capped_by_the_token() -> None:
     console = Principal(id="console", scopes=frozenset({"read", "review:write", "act_as"}))
     acting = acting_principal(console, Actor("ed", "editor", frozenset({"acme"})))
     assert acting.scopes == {"read", "review:write"}  # posts:write is not the console's
-    assert acting.id == "ed" and acting.via == "console"
-    assert acting.may_see(["acme", "other"]) and not acting.may_see(["other"])
+    assert acting.id == "ed"
+    assert acting.via == "console"
+    assert acting.may_see(["acme", "other"])
+    assert not acting.may_see(["other"])
     assert acting.visible(["other", "acme"]) == ["acme"]
     admin = acting_principal(console, Actor("root", "admin", None))
-    assert admin.scopes == {"read", "review:write"} and admin.may_see(["any"])
+    assert admin.scopes == {"read", "review:write"}
+    assert admin.may_see(["any"])

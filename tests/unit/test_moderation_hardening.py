@@ -421,7 +421,7 @@ def test_the_inbox_reply_never_carries_a_hostile_display_name() -> None:
             "reply": {"canned_reply_id": "thanks", "channel_id": "our-x"},
         }
     )
-    command = asyncio.run(inbox._reply_command("x:1", "alice", request, NOW))
+    command = asyncio.run(inbox._reply_command("x:1", "alice", request, NOW, None))
     assert command.text == "Hallo kundin, danke für deine Nachricht! @kundin"
     assert "evil" not in command.text
     assert "@everyone" not in command.text
