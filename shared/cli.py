@@ -27,6 +27,7 @@ class LocalSettings(BaseSettings):
     kafka_port: int = Field(default=9092, ge=1, le=65535)
     mongo_port: int = Field(default=27017, ge=1, le=65535)
     demo_rate: float = Field(default=5.0, gt=0, le=10_000)
+    demo_network_port: int = Field(default=8009, ge=1, le=65535)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         mongo_port=local.mongo_port,
         demo=not getattr(args, "no_demo", False),
         demo_rate=local.demo_rate,
+        demo_network_port=local.demo_network_port,
     )
     if args.action == "up":
         return up(config, detach=args.detach)

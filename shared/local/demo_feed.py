@@ -30,9 +30,13 @@ class DemoFeed:
         rate: float = 5.0,
         seed: int = 7,
         moderation_url: str | None = None,
+        publisher_url: str | None = None,
+        network_url: str | None = None,
     ) -> None:
         self.ingest_url = ingest_url.rstrip("/")
         self.moderation_url = moderation_url.rstrip("/") if moderation_url else None
+        self.publisher_url = publisher_url.rstrip("/") if publisher_url else None
+        self.network_url = network_url.rstrip("/") if network_url else None
         self.token = token
         self.rate = rate
         self.rng = random.Random(seed)
@@ -70,6 +74,42 @@ class DemoFeed:
                 continue
             response.raise_for_status()
 
+    def ensure_reply_channels(self, client: httpx.Client) -> None:
+        """Channels on the demo network for the networks it stands in for, and each demo
+        brand's rules naming them, so a reviewer can answer X, Mastodon and Facebook
+        mentions from the inbox (other networks' mentions are approved, hidden or escalated)."""
+        if self.publisher_url is None or self.moderation_url is None or self.network_url is None:
+            return
+        headers = {"Authorization": f"Bearer {self.token}"}
+        channels = {
+            "x": {"account": "1000001"},
+            "mastodon": {"account": "demo", "api_base_url": f"{self.network_url}/mastodon"},
+            "facebook": {"account": "demo-page"},
+        }
+        for platform, fields in channels.items():
+            channel = {
+                "id": f"demo-{platform}",
+                "platform": platform,
+                "name": f"Demo {platform} (local stand-in)",
+                "timezone": "Europe/Berlin",
+                "credential_ref": "env:SMM_CHANNEL_SECRET_DEMO",
+                **fields,
+            }
+            answer = client.post(f"{self.publisher_url}/v1/channels", json=channel, headers=headers)
+            if answer.status_code != 409:
+                answer.raise_for_status()
+        for tracker in DEMO_TRACKERS:
+            url = f"{self.moderation_url}/v1/rules/{tracker['id']}"
+            current = client.get(url, headers=headers)
+            current.raise_for_status()
+            if not current.json().get("default"):
+                continue  # rules someone set: theirs
+            rules = {
+                "brand": tracker["name"],
+                "reply_channels": {platform: f"demo-{platform}" for platform in channels},
+            }
+            client.put(url, json=rules, headers=headers).raise_for_status()
+
     def send_batch(self, client: httpx.Client, count: int) -> int:
         """Post one batch; return how many ingest accepted."""
         batch = generate_mentions(self.rng, datetime.now(UTC), count)
@@ -89,6 +129,7 @@ class DemoFeed:
                 try:
                     self.ensure_trackers(client)
                     self.ensure_canned_replies(client)
+                    self.ensure_reply_channels(client)
                     break
                 except httpx.HTTPError:
                     self.failures += 1

@@ -72,6 +72,8 @@ class StackConfig:
     mongo_port: int = 27017
     demo: bool = True
     demo_rate: float = 5.0  # mentions per second
+    #: The demo's stand-in social network (where replies from the inbox go), with the demo.
+    demo_network_port: int = 8009
 
     @property
     def state_path(self) -> Path:
@@ -166,9 +168,29 @@ def admin_password(config: StackConfig) -> str:
     return path.read_text().strip() if path.exists() else ""
 
 
+DEMO_NETWORK_TOKEN_FILE = "demo-network-token"  # noqa: S105 - a file name, not a secret
+
+
+def demo_network_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
+    """Where the publisher's demo channels post: the stand-in network on loopback."""
+    if not config.demo:
+        return {}
+    token = stack_secret(config, DEMO_NETWORK_TOKEN_FILE, "SMM_DEMO_NETWORK_TOKEN")
+    base = f"http://{HOST}:{config.demo_network_port}"
+    bases = json.loads(env.get("SMM_PUBLISHER_API_BASE_URLS") or "{}")
+    bases.setdefault("x", f"{base}/x")
+    bases.setdefault("facebook", f"{base}/facebook")
+    return {
+        "SMM_DEMO_NETWORK_TOKEN": token,
+        "SMM_CHANNEL_SECRET_DEMO": token,
+        "SMM_PUBLISHER_API_BASE_URLS": json.dumps(bases),
+    }
+
+
 def service_env(config: StackConfig, token: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("SMM_LOCAL")}
     env.update(console_env(config, env))
+    env.update(demo_network_env(config, env))
     env.update(
         {
             "SMM_KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{config.kafka_port}",
@@ -281,6 +303,28 @@ class Supervisor:
         )
         kafka = kafka_process(HOST, config.kafka_port, config.logs / "kafka.log")
         self.servers = [mongo, kafka]
+        if config.demo:
+            if port_open(HOST, config.demo_network_port):
+                raise RuntimeError(
+                    f"port {config.demo_network_port} for the demo network is taken; set "
+                    "SMM_LOCAL_DEMO_NETWORK_PORT or start with --no-demo"
+                )
+            self.servers.append(
+                ManagedProcess(
+                    "demo-network",
+                    [
+                        sys.executable,
+                        "-m",
+                        "shared.local.demo_network",
+                        "--port",
+                        str(config.demo_network_port),
+                    ],
+                    HOST,
+                    config.demo_network_port,
+                    config.logs / "demo-network.log",
+                    env,
+                )
+            )
         for server in self.servers:
             server.start()
         for server in self.servers:
@@ -300,6 +344,8 @@ class Supervisor:
                 token=self.token,
                 rate=config.demo_rate,
                 moderation_url=self._url("moderation"),
+                publisher_url=self._url("publisher"),
+                network_url=f"http://{HOST}:{config.demo_network_port}",
             )
             self.demo.start()
 
@@ -345,6 +391,9 @@ class Supervisor:
             "services": urls,
             "pids": {p.name: p.pid for p in [*self.servers, *self.services.values()]},
             "demo": self.config.demo,
+            "demo_network": (
+                f"http://{HOST}:{self.config.demo_network_port}" if self.config.demo else None
+            ),
         }
         _write_state(self.config, state)
         print(render_banner(state, self.token, admin_password(self.config)), flush=True)
@@ -412,6 +461,11 @@ def render_banner(state: dict[str, Any], token: str, password: str = "") -> str:
         "/v1/review",
         "",
         "  demo feed     " + ("on" if state.get("demo") else "off (--no-demo)"),
+        *(
+            [f"  demo network  {state['demo_network']} (where replies from the inbox go)"]
+            if state.get("demo_network")
+            else []
+        ),
         "  stop with     Ctrl-C, or `./smm local down` from another terminal",
         "",
     ]
@@ -433,6 +487,7 @@ def up(config: StackConfig, detach: bool) -> int:
     env = dict(os.environ)
     env["SMM_LOCAL_KAFKA_PORT"] = str(config.kafka_port)
     env["SMM_LOCAL_MONGO_PORT"] = str(config.mongo_port)
+    env["SMM_LOCAL_DEMO_NETWORK_PORT"] = str(config.demo_network_port)
     with open_private_log(config.logs / "supervisor.log") as log:  # it gets the banner
         child = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             argv,
