@@ -54,6 +54,10 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     "viewer": frozenset({"read"}),
 }
 
+#: The scopes to give the console's own token: every role's below admin, and `act_as`. A
+#: console admin then acts with these (never `admin`: users and settings live in the console).
+CONSOLE_TOKEN_SCOPES: tuple[str, ...] = (*sorted(ROLE_SCOPES["manager"]), "act_as")
+
 ACTOR_HEADER = "X-SMM-Actor"
 #: The longest an assertion may live: the console signs one per call, so a stolen one is short.
 ACTOR_MAX_AGE_SECONDS = 300

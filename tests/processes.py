@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from shared.auth import CONSOLE_TOKEN_SCOPES
 from shared.local.servers import LOCAL_SERVICE_ENV, free_port
 from shared.settings import Settings
 
@@ -27,16 +28,6 @@ TOKEN = "process-test-token"
 #: The console's act_as token and the key of its user assertions, in every process group.
 CONSOLE_TOKEN = "process-console-token"
 ACTOR_KEY = "process-test-actor-signing-key-0123456789"
-CONSOLE_SCOPES = [
-    "read",
-    "review:write",
-    "posts:write",
-    "posts:approve",
-    "trackers:write",
-    "rules:write",
-    "channels:write",
-    "act_as",
-]
 
 
 def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -50,7 +41,7 @@ def process_env(settings: Settings, extra: Mapping[str, str] | None = None) -> d
         "SMM_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "SMM_ADMIN_TOKEN": TOKEN,
         "SMM_API_TOKENS": json.dumps(
-            {CONSOLE_TOKEN: {"user": "console", "scopes": CONSOLE_SCOPES}}
+            {CONSOLE_TOKEN: {"user": "console", "scopes": list(CONSOLE_TOKEN_SCOPES)}}
         ),
         "SMM_CONSOLE_SERVICE_TOKEN": CONSOLE_TOKEN,
         "SMM_ACTOR_SIGNING_KEY": ACTOR_KEY,

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import httpx
 
+from shared.auth import CONSOLE_TOKEN_SCOPES
 from shared.kafka import create_missing_topics
 from shared.local.demo_feed import DemoFeed
 from shared.local.servers import (
@@ -49,18 +50,6 @@ ACTOR_KEY_FILE = "actor-signing-key"
 CONSOLE_TOKEN_FILE = "console-token"  # noqa: S105 - a file name, not a secret
 #: The console's first user, created at the first start with the password in PASSWORD_FILE.
 ADMIN_EMAIL = "admin@smm.local"
-#: What the console's own token may do for its users (never more than these; `act_as` lets it
-#: act for them at all). Not `admin`: a console admin acts with these scopes.
-CONSOLE_SCOPES = [
-    "read",
-    "review:write",
-    "posts:write",
-    "posts:approve",
-    "trackers:write",
-    "rules:write",
-    "channels:write",
-    "act_as",
-]
 
 
 @dataclass(frozen=True)
@@ -145,7 +134,7 @@ def console_env(config: StackConfig, env: dict[str, str]) -> dict[str, str]:
     creates that user when it has none)."""
     console_token = stack_secret(config, CONSOLE_TOKEN_FILE, "SMM_CONSOLE_SERVICE_TOKEN")
     tokens = json.loads(env.get("SMM_API_TOKENS") or "{}")
-    tokens[console_token] = {"user": "console", "scopes": CONSOLE_SCOPES}
+    tokens[console_token] = {"user": "console", "scopes": list(CONSOLE_TOKEN_SCOPES)}
     return {
         "SMM_CONSOLE_FIRST_ADMIN_EMAIL": ADMIN_EMAIL,
         "SMM_CONSOLE_FIRST_ADMIN_PASSWORD": stack_secret(
