@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,6 +97,18 @@ class ConsoleStack:
         assert answer.status_code == 202, answer.text
         assert not answer.json()["rejected"], answer.text
         return [f"{m['platform']}:{m['native_id']}" for m in items]
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    """The first truthy answer of `check`, polled until `timeout` (the pipeline is async)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.3)
 
 
 def mention(text: str, author: str = "ann", followers: int = 100, **fields: Any) -> dict[str, Any]:

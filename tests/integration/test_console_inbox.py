@@ -6,8 +6,7 @@ a user of another brand group finds neither the brand nor its mentions."""
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import LocalServers, isolated_settings
-from tests.console_kit import ConsoleStack, console_stack, mention
+from tests.console_kit import ConsoleStack, console_stack, eventually, mention
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +25,6 @@ CANNED = {
     "text": "Hi {author}, thanks for telling us. {brand} is on it.",
     "tracker_ids": ["acme"],
 }
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """The first truthy answer of `check`, polled until `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

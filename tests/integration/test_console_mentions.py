@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import html
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.conftest import LocalServers, isolated_settings
-from tests.console_kit import ConsoleStack, console_stack, mention
+from tests.console_kit import ConsoleStack, console_stack, eventually, mention
 
 pytestmark = pytest.mark.integration
 
@@ -26,17 +25,6 @@ RIVAL = "rival roasters tasted fine today"
 
 def ago(minutes: int) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.3)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +18,7 @@ import pytest
 
 from services.console.cli import create_user
 from tests.conftest import isolated_settings
-from tests.console_kit import PASSWORD, ConsoleStack, console_stack, mention
+from tests.console_kit import PASSWORD, ConsoleStack, console_stack, eventually, mention
 
 pytestmark = pytest.mark.integration
 
@@ -124,17 +124,6 @@ def test_a_group_named_none_does_not_grant_the_trackers_without_a_group(
     assert page.status_code == 404, "a user of group 'None' reads the ungrouped tracker"
 
 
-def _eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.3)
-
-
 def test_a_reply_goes_out_on_the_repliers_brand_channel_only(stack: ConsoleStack) -> None:
     """Finding: moderation picks a reply's channel from the rules of every tracker the mention
     matched (inbox.py `_reply_command`), not of the brands of the user who replies.
@@ -176,7 +165,7 @@ def test_a_reply_goes_out_on_the_repliers_brand_channel_only(stack: ConsoleStack
         ).json()["items"]
         return shared in {item["mention_id"] for item in found}
 
-    _eventually(queued)
+    eventually(queued)
     reviewer = stack.sign_in("bikes@example.com")
     claimed = reviewer.htmx("POST", f"/inbox/{shared}/claim", data={"brand": "velo", "tab": "all"})
     assert claimed.status_code == 200, claimed.text
@@ -194,7 +183,7 @@ def test_a_reply_goes_out_on_the_repliers_brand_channel_only(stack: ConsoleStack
         found: list[dict[str, Any]] = answer.json()["posts"] if answer.status_code == 200 else []
         return found
 
-    [post] = _eventually(posts)
+    [post] = eventually(posts)
     assert post["channel_id"] == "velo-x", (
         f"the bikes reviewer's reply went out on {post['channel_id']}"
     )
