@@ -14,7 +14,8 @@ letter) and a schedule command the publisher refuses (a failed post). Then:
   our services, trackers and groups;
 - the mention counts agree: per tracker, the "Mentions" stat panel (the KPI gauge) and the
   mention counter behind the "Mention volume" panel equal what the console's overview shows
-  (`overview_mention_volume`), and both equal the count of what moderation did not hide; the
+  (`overview_mention_volume`: the card of the overview page a signed-in admin reads), and all
+  equal the count of what moderation did not hide; the
   counters behind "Mentions by platform" and "Spam hidden" agree with moderation too;
 - every alerting rule evaluates without error, and the negative-spike and dead-letter alerts
   fire with the labels the scrape configuration gives.
@@ -37,6 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.console.cli import create_user
 from shared.events import EngagementObservation, ScheduleCommand
 from shared.settings import Settings
 from shared.topics import ENGAGEMENT, POSTS_COMMANDS, topic_name
@@ -110,19 +112,42 @@ def _env_for_prometheus() -> dict[str, str]:
 # --- the console's figures -------------------------------------------------------------------
 
 
-async def overview_mention_volume(
-    tracker_id: str, scenario: Scenario, client: httpx.AsyncClient
-) -> int | None:
-    """The mention count the console's overview shows for a tracker over the scenario window.
+CONSOLE_USER = "grafana-check@example.com"
+CONSOLE_PASSWORD = "the console and grafana agree"
+_LOGIN_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+_VOLUME_CARD = re.compile(r'data-kpi="mention_volume" data-value="([^"]*)"')
 
-    The overview shows exactly `GET /v1/kpis` of the metrics service, so today this reads that;
-    once the console runs in this test, read the figure from its overview page here instead.
-    """
-    kpis = await scenario.kpis(client, tracker_id)
-    if kpis is None:
+
+async def console_session(settings: Settings, console_url: str) -> httpx.AsyncClient:
+    """A console admin signed in through the sign-in form, as a person would be."""
+    await create_user(settings, CONSOLE_USER, CONSOLE_PASSWORD, "admin")
+    client = httpx.AsyncClient(base_url=console_url, timeout=30)
+    form = await client.get("/login")
+    token = _LOGIN_TOKEN.search(form.text)
+    assert token, form.text[:300]
+    signed = await client.post(
+        "/login",
+        data={"email": CONSOLE_USER, "password": CONSOLE_PASSWORD, "csrf_token": token[1]},
+    )
+    assert signed.status_code == 303, signed.text[:300]
+    return client
+
+
+async def overview_mention_volume(
+    tracker_id: str, scenario: Scenario, console: httpx.AsyncClient
+) -> int | None:
+    """The mention count the console's overview card shows for a tracker, over the days that
+    hold the scenario's window (its mentions are all inside it; nothing else is stored)."""
+    first, last = scenario.window_from.date(), scenario.window_to.date()
+    answer = await console.get(
+        "/overview",
+        params={"brand": tracker_id, "period": "custom", "from": str(first), "to": str(last)},
+        headers={"HX-Request": "true"},
+    )
+    if answer.status_code != 200:
         return None
-    volume: int = kpis["mention_volume"]
-    return volume
+    found = _VOLUME_CARD.search(answer.text)
+    return int(found[1]) if found and found[1] else None
 
 
 # --- the dashboards --------------------------------------------------------------------------
@@ -264,7 +289,7 @@ def counted_by_moderation(scenario: Scenario, tracker_id: str) -> int:
 
 
 async def assert_mentions_agree(
-    scenario: Scenario, client: httpx.AsyncClient, prometheus: Prometheus
+    scenario: Scenario, console: httpx.AsyncClient, prometheus: Prometheus
 ) -> None:
     expected = {t: counted_by_moderation(scenario, t) for t in ALL_TRACKERS}
     hidden = [m for m in scenario.observed.mentions.values() if m["action"] == "hide"]
@@ -282,7 +307,7 @@ async def assert_mentions_agree(
         for tracker in ALL_TRACKERS:
             chosen = {"tracker": tracker}
             seen[tracker] = {
-                "overview": await overview_mention_volume(tracker, scenario, client),
+                "overview": await overview_mention_volume(tracker, scenario, console),
                 "stat panel": prometheus.values(substituted(stat_panel, chosen), "tracker").get(
                     tracker
                 ),
@@ -402,6 +427,10 @@ async def test_every_panel_has_data_and_mentions_agree_with_the_overview(
         scenario = Scenario(_urls(group), settings, TOKEN, fake)
         async with _client() as client:
             await send_traffic(scenario, client)
-            await assert_mentions_agree(scenario, client, prometheus)
+            console = await console_session(settings, group.url("console"))
+            try:
+                await assert_mentions_agree(scenario, console, prometheus)
+            finally:
+                await console.aclose()
         assert_every_panel_has_data(prometheus)
         assert_rules_evaluate(prometheus, settings)
