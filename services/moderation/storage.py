@@ -248,7 +248,24 @@ def _mentions_query(
         clauses.append(
             {"$or": [{"created_at": {"$lt": at}}, {"created_at": at, "_id": {"$lt": mention_id}}]}
         )
-    return {"$and": clauses} if clauses else {}
+    return flat_query(clauses)
+
+
+def flat_query(clauses: list[Document]) -> Document:
+    """The clauses as one query document, `$and` only for keys that repeat.
+
+    The same query to MongoDB either way; a flat document is also what the local SecantusDB
+    plans on an index (it scans the whole collection for any `$and`)."""
+    flat: Document = {}
+    rest: list[Document] = []
+    for clause in clauses:
+        if any(key in flat for key in clause):
+            rest.append(clause)
+        else:
+            flat.update(clause)
+    if rest:
+        flat["$and"] = rest
+    return flat
 
 
 def _queue_query(
@@ -259,7 +276,8 @@ def _queue_query(
 ) -> Document | None:
     """The queue's query; None when it can find nothing (a tracker outside `brands`)."""
     clauses: list[Document] = []
-    free = {"$or": [{"lease_until": None}, {"lease_until": {"$lte": now}}]}
+    # No lease, or one that ran out: `$not` also matches a missing or null field.
+    free = {"lease_until": {"$not": {"$gt": now}}}
     if queue.status == "open":
         clauses += [{"status": {"$in": WAITING}}, free]
     elif queue.status == "claimed":
@@ -298,7 +316,7 @@ def _queue_query(
                 ]
             }
         )
-    return {"$and": clauses} if clauses else {}
+    return flat_query(clauses)
 
 
 QUEUE_ORDER = [("rank", DESCENDING), ("created_at", ASCENDING), ("_id", ASCENDING)]

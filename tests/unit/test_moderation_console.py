@@ -55,15 +55,15 @@ def test_a_console_user_queries_only_their_brands() -> None:
     brands = frozenset({"t1", "t3"})
     assert _mentions_query(MentionFilter(tracker_id="t2"), brands, None) is None
     query = _mentions_query(MentionFilter(), brands, None)
-    assert query == {"$and": [{"tracker_ids": {"$in": ["t1", "t3"]}}]}
+    assert query == {"tracker_ids": {"$in": ["t1", "t3"]}}
     assert _mentions_query(MentionFilter(), None, None) == {}
     searched = _mentions_query(MentionFilter(tracker_id="t1", q="Kaputt $where"), brands, None)
-    assert searched == {"$and": [{"tracker_ids": "t1"}, {"words": {"$all": ["kaputt", "where"]}}]}
+    assert searched == {"tracker_ids": "t1", "words": {"$all": ["kaputt", "where"]}}
     assert _queue_query(QueueFilter(tracker_id="t2"), NOW, None, brands) is None
     mine = _queue_query(QueueFilter(status="mine", actor="rita@example.com"), NOW, None, brands)
     assert mine is not None
-    assert {"lease_owner": "rita@example.com"} in mine["$and"]
-    assert {"tracker_ids": {"$in": ["t1", "t3"]}} in mine["$and"]
+    assert mine["lease_owner"] == "rita@example.com"
+    assert mine["tracker_ids"] == {"$in": ["t1", "t3"]}
 
 
 def test_corrections_merge_and_a_repeat_changes_nothing() -> None:
@@ -87,3 +87,12 @@ def test_unfilled_placeholders_are_named_once() -> None:
     template = "Hallo {author}, {author}! {brand} ({handle})"
     assert unfilled(template, {"author": "", "brand": "Röstwerk"}) == ["author", "handle"]
     assert unfilled(template, {"author": "Jana", "brand": "R", "handle": "@j"}) == []
+
+
+def test_queries_are_one_flat_document_with_and_only_for_repeated_keys() -> None:
+    from services.moderation.storage import flat_query
+
+    assert flat_query([{"a": 1}, {"b": 2}]) == {"a": 1, "b": 2}
+    repeated = flat_query([{"$or": [{"a": 1}]}, {"b": 2}, {"$or": [{"c": 3}]}])
+    assert repeated == {"$or": [{"a": 1}], "b": 2, "$and": [{"$or": [{"c": 3}]}]}
+    assert flat_query([]) == {}
