@@ -400,9 +400,9 @@ def measure(probe: Probe, warmup: int, requests: int, budget: float) -> Timing:
     wall: list[float] = []
     statuses: dict[int, int] = {}
     size = 0
-    started = time.perf_counter()
+    begun = time.perf_counter()
     for n in range(requests):
-        if n >= 3 and time.perf_counter() - started > budget:
+        if n >= 3 and time.perf_counter() - begun > budget:
             break
         started = time.perf_counter()
         answer = probe.client.get(probe.path, params=probe.params, headers=headers)
